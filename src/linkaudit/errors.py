@@ -1,0 +1,50 @@
+"""Domain errors. The core raises these; the CLI turns them into one-line messages and exit code 2."""
+
+from __future__ import annotations
+
+
+class LinkauditError(Exception):
+    """Base error: a message saying what and where, and a hint saying how to fix it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ManifestError(LinkauditError):
+    """The manifest is missing, unreadable or invalid. Carries every problem found."""
+
+    def __init__(self, path: str, problems: list[str], hint: str | None = None) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{path}: {len(problems)} {noun} in manifest:\n{lines}", hint)
+
+
+class InputFileError(LinkauditError):
+    """A registry file cannot be read: missing, empty, undecodable, wrong columns."""
+
+
+class DuplicateKeyError(InputFileError):
+    """A registry's record key is not unique."""
+
+
+class RuleError(LinkauditError):
+    """A rule file is invalid. Carries every problem found."""
+
+    def __init__(self, problems: list[str], hint: str | None = None) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} {noun} in rules:\n{lines}", hint)
+
+
+class WorkspaceError(LinkauditError):
+    """The workspace database is missing a step's results (e.g. link before load)."""
