@@ -1,0 +1,98 @@
+"""The Typer app, shared options and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from linkaudit.cli.console import err_console
+from linkaudit.errors import LinkauditError
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class _Group(TyperGroup):
+    """Maps domain errors to one-line messages and exit code 2; tracebacks only with --debug."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LinkauditError as exc:
+            if _debug(ctx):
+                raise
+            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+            if exc.hint:
+                err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise SystemExit(130) from None
+        except Exception as exc:
+            # Usage errors and exits of the CLI framework carry their own exit code.
+            if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
+                raise
+            if _debug(ctx):
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False
+            )
+            err_console.print("[yellow]hint:[/] re-run with --debug for the traceback and report it")
+            raise SystemExit(EXIT_INTERNAL) from None
+
+
+def _debug(ctx: Any) -> bool:
+    root = ctx.find_root()
+    return bool((root.obj or {}).get("debug")) or os.environ.get("LINKAUDIT_DEBUG") == "1"
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="linkaudit",
+    help=(
+        "Link a welfare register against other departments' registries and flag "
+        "ineligible beneficiaries for field verification."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        from linkaudit import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    # Each command lives in its own module and registers itself on `app`.
+    from linkaudit.cli import load as _load  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException:  # only reached with --debug
+        if "--debug" in sys.argv or os.environ.get("LINKAUDIT_DEBUG") == "1":
+            raise
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,49 @@
+"""`linkaudit load MANIFEST`."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+
+from linkaudit.cli.app import app
+from linkaudit.cli.console import console
+from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
+from linkaudit.cli.progress import step_progress
+from linkaudit.config import load_manifest
+from linkaudit.load import LoadReport, load_workspace
+
+
+@app.command()
+def load(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Load every registry of MANIFEST into the workspace database, normalised and checked.
+
+    Prints per registry the rows read, loaded and quarantined and the ID status counts.
+    """
+    config = load_manifest(manifest)
+    with step_progress("load", quiet or json_out) as progress:
+        report = load_workspace(config, progress=progress)  # type: ignore[arg-type]
+    if json_out:
+        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    console.print(render_load(report))
+
+
+def render_load(report: LoadReport) -> Table:
+    table = Table(title=f"Loaded into {report.database}", title_justify="left")
+    for col in ("registry", "department", "format", "read", "loaded", "quarantined"):
+        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    for col in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing"):
+        table.add_column(f"ID {col}", justify="right")
+    for r in report.registries:
+        fmt = r.format + (f" ({r.encoding})" if r.encoding else "")
+        table.add_row(
+            r.registry,
+            r.department,
+            fmt,
+            f"{r.rows_read:,}",
+            f"{r.rows_loaded:,}",
+            f"{r.rows_quarantined:,}",
+            *(f"{r.id_status.get(s, 0):,}" for s in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing")),
+        )
+    return table

@@ -1,0 +1,14 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ManifestArg = Annotated[
+    Path, typer.Argument(help="The workspace manifest (linkaudit.yaml).", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]

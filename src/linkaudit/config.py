@@ -1,0 +1,233 @@
+"""The workspace manifest (`linkaudit.yaml`): typed models, validated up front.
+
+Every problem in a manifest is collected and reported together, each with the manifest path and
+the key it concerns, so a user fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from linkaudit.errors import ManifestError
+
+FORMATS = ("csv", "tsv", "xlsx", "parquet", "jsonl")
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gbk", "gb18030", "gb2312")
+
+#: Identity fields the linker understands.
+IDENTITY_FIELDS = ("name", "id_number", "birth_date", "sex", "address")
+
+#: Canonical fields with a type; every other mapped field is carried through as text.
+DATE_FIELDS = frozenset(
+    {"birth_date", "death_date", "registered_on", "start_date", "settled_on", "end_date"}
+)
+AMOUNT_FIELDS = frozenset({"income_per_capita", "self_paid", "area", "amount", "total_cost"})
+INT_FIELDS = frozenset({"household_size", "identified_year", "exit_year"})
+FieldType = Literal["text", "date", "amount", "int"]
+
+
+def field_type(canonical: str, overrides: dict[str, FieldType] | None = None) -> FieldType:
+    """The type a canonical field is parsed as (manifest `types:` wins)."""
+    if overrides and canonical in overrides:
+        return overrides[canonical]
+    if canonical in DATE_FIELDS:
+        return "date"
+    if canonical in AMOUNT_FIELDS:
+        return "amount"
+    if canonical in INT_FIELDS:
+        return "int"
+    return "text"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RegistryConfig(_Strict):
+    """One department's registry: where it is, how to read it, which column is which field."""
+
+    name: str = ""
+    department: str = ""
+    role: Literal["beneficiaries", "source"] = "source"
+    path: Path
+    format: Literal["csv", "tsv", "xlsx", "parquet", "jsonl"] | None = None
+    encoding: str = "auto"
+    sheet: str | int | None = None
+    header_row: int = Field(default=1, ge=1)
+    delimiter: str | None = None
+    key: str | None = None
+    household: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    types: dict[str, FieldType] = Field(default_factory=dict)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        value = value.strip().lower().replace("_", "-")
+        if value in ("utf8",):
+            value = "utf-8"
+        if value not in ENCODINGS:
+            raise ValueError(f"unknown encoding {value!r}; use one of {', '.join(ENCODINGS)}")
+        return value
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        return SUFFIX_FORMATS.get(self.path.suffix.lower(), "")
+
+    def canonical_type(self, canonical: str) -> FieldType:
+        return field_type(canonical, self.types)
+
+
+class LinkageConfig(_Strict):
+    """Thresholds on the match probability of a candidate pair."""
+
+    match_threshold: float = Field(default=0.95, gt=0, lt=1)
+    review_threshold: float = Field(default=0.5, gt=0, lt=1)
+    max_block_pairs: int = Field(default=5_000_000, ge=1)
+
+
+class Manifest(_Strict):
+    """A validated workspace manifest. Paths are absolute (resolved against the manifest)."""
+
+    path: Path = Path("linkaudit.yaml")
+    database: Path = Path("linkaudit.duckdb")
+    as_of: dt.date = Field(default_factory=dt.date.today)
+    rules: list[Path] = Field(default_factory=list)
+    output: Path = Path("out")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    linkage: LinkageConfig = Field(default_factory=LinkageConfig)
+    registries: dict[str, RegistryConfig]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def beneficiaries(self) -> RegistryConfig:
+        return next(r for r in self.registries.values() if r.role == "beneficiaries")
+
+    @property
+    def sources(self) -> list[RegistryConfig]:
+        return [r for r in self.registries.values() if r.role != "beneficiaries"]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_manifest(data: Any, path: Path) -> Manifest:
+    """Build a Manifest from already-parsed YAML/dict data, collecting every problem."""
+    where = str(path)
+    if not isinstance(data, dict):
+        raise ManifestError(where, ["the manifest must be a mapping with a `registries:` key"])
+    problems: list[str] = []
+    raw = dict(data)
+    raw["path"] = path
+    registries = raw.get("registries")
+    if isinstance(registries, dict):
+        for reg_name, reg in registries.items():
+            if isinstance(reg, dict):
+                reg.setdefault("name", reg_name)
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = _loc(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against the README's manifest reference)"
+            problems.append(f"{loc}: {msg}")
+        raise ManifestError(where, problems) from None
+
+    root = path.parent
+    manifest.database = (root / manifest.database).resolve()
+    manifest.output = (root / manifest.output).resolve()
+    manifest.rules = [(root / p).resolve() for p in manifest.rules]
+    names = list(manifest.registries)
+    beneficiaries = [n for n, r in manifest.registries.items() if r.role == "beneficiaries"]
+    if not names:
+        problems.append("registries: no registry is defined")
+    elif len(beneficiaries) != 1:
+        problems.append(
+            f"registries: exactly one registry must have `role: beneficiaries` (found {len(beneficiaries)}"
+            + (f": {', '.join(beneficiaries)}" if beneficiaries else "")
+            + ")"
+        )
+    for reg_name, reg in manifest.registries.items():
+        where_reg = f"registries.{reg_name}"
+        if not reg_name.isidentifier() or not reg_name.isascii():
+            problems.append(
+                f"{where_reg}: registry names must be ASCII identifiers (letters, digits, _), "
+                "because rules refer to them"
+            )
+        reg.name = reg_name
+        reg.path = (root / reg.path).resolve()
+        if not reg.resolved_format:
+            problems.append(
+                f"{where_reg}.path: cannot tell the format from suffix {reg.path.suffix!r}; "
+                f"add `format:` ({', '.join(FORMATS)})"
+            )
+        if not reg.fields:
+            problems.append(f"{where_reg}.fields: map at least one canonical field to a column")
+        if not ({"name", "id_number"} & set(reg.fields)):
+            problems.append(
+                f"{where_reg}.fields: needs `name` or `id_number` so its records can be linked"
+            )
+        for canonical in reg.fields:
+            if not canonical.isidentifier() or not canonical.isascii():
+                problems.append(
+                    f"{where_reg}.fields.{canonical}: canonical names must be ASCII identifiers"
+                )
+        if reg.household and reg.role != "beneficiaries":
+            problems.append(f"{where_reg}.household: only the beneficiaries registry has households")
+        if reg.role == "beneficiaries" and not reg.key:
+            problems.append(
+                f"{where_reg}.key: the beneficiaries registry needs a stable person key column"
+            )
+        for canonical in reg.types:
+            if canonical not in reg.fields:
+                problems.append(f"{where_reg}.types.{canonical}: not a field of this registry")
+    if manifest.linkage.review_threshold > manifest.linkage.match_threshold:
+        problems.append("linkage.review_threshold: must not exceed linkage.match_threshold")
+    if problems:
+        raise ManifestError(where, problems)
+    return manifest
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest file."""
+    path = Path(path).resolve()
+    if not path.exists():
+        raise ManifestError(
+            str(path), ["file not found"], hint="pass the path to your linkaudit.yaml"
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ManifestError(str(path), ["not UTF-8 text"], hint="save the manifest as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(str(path), [f"{where}invalid YAML: {problem}"]) from None
+    return parse_manifest(data, path)

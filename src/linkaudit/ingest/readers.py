@@ -1,0 +1,238 @@
+"""Read a registry file into a polars DataFrame, whatever its format and encoding.
+
+Every reader returns the source columns (text for CSV/TSV/XLSX, native types for Parquet and
+JSON lines) plus `_row`, the row number a person would look up in the file: for CSV/TSV/XLSX the
+spreadsheet row (header row counted), for Parquet the 1-based record number, for JSON lines the
+line number. Inputs are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from linkaudit.config import RegistryConfig
+from linkaudit.errors import InputFileError
+
+ROW = "_row"
+
+# Decoding is tried in this order when `encoding: auto`. GB18030 is a superset of GBK and GB2312.
+_AUTO_ENCODINGS = ("utf-8", "gb18030")
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    frame: pl.DataFrame
+    encoding: str | None
+    checksum: str
+
+
+def file_checksum(path: Path) -> str:
+    """SHA-256 of a file's bytes (to tell changed inputs from unchanged ones)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def decode_text(data: bytes, encoding: str, path: Path) -> tuple[bytes, str]:
+    """Check and convert file bytes to UTF-8, returning (utf-8 bytes, encoding used).
+
+    Undecodable bytes are an error naming the row, never replaced silently.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        if encoding in ("auto", "utf-8", "utf-8-sig"):
+            encoding = "utf-8-sig"
+    candidates = _AUTO_ENCODINGS if encoding == "auto" else (encoding,)
+    first_error: UnicodeDecodeError | None = None
+    for candidate in candidates:
+        try:
+            text = data.decode(candidate)
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+            continue
+        if candidate in ("utf-8", "utf-8-sig"):
+            # Already UTF-8: hand polars the original bytes, minus a BOM, without re-encoding.
+            return (data[3:] if candidate == "utf-8-sig" else data), candidate
+        return text.encode("utf-8"), candidate
+    assert first_error is not None
+    line = _line_of_offset(data, first_error.start)
+    tried = " or ".join(candidates)
+    raise InputFileError(
+        f"{path}: row {line}: bytes {data[first_error.start:first_error.start + 4]!r} "
+        f"cannot be decoded as {tried}",
+        hint=(
+            "set `encoding:` for this registry in the manifest (utf-8, gbk or gb18030), "
+            "or re-export the file as UTF-8"
+        ),
+    )
+
+
+def _read_delimited(path: Path, reg: RegistryConfig, separator: str) -> ReadResult:
+    data = path.read_bytes()
+    checksum = hashlib.sha256(data).hexdigest()
+    if not data.strip():
+        raise InputFileError(
+            f"{path}: the file is empty", hint="check the export; a registry needs a header and rows"
+        )
+    utf8, used = decode_text(data, reg.encoding, path)
+    del data
+    skip = reg.header_row - 1
+    try:
+        frame = pl.read_csv(
+            utf8,
+            separator=separator,
+            infer_schema=False,
+            skip_rows=skip,
+            has_header=True,
+            raise_if_empty=True,
+        )
+    except pl.exceptions.NoDataError:
+        raise InputFileError(
+            f"{path}: no header row found (header_row: {reg.header_row})",
+            hint="check `header_row:` in the manifest",
+        ) from None
+    except pl.exceptions.ComputeError as exc:
+        detail = str(exc).strip().splitlines()[0]
+        where = _find_ragged_row(utf8, separator, reg.header_row)
+        raise InputFileError(
+            f"{path}: {where}malformed {'TSV' if separator == chr(9) else 'CSV'}: {detail}",
+            hint="check the delimiter (`delimiter:` in the manifest) and quoting of that row",
+        ) from None
+    frame = _strip_header_names(frame)
+    frame = frame.with_row_index(ROW, offset=reg.header_row + 1)
+    return ReadResult(frame, used, checksum)
+
+
+def _find_ragged_row(utf8: bytes, separator: str, header_row: int) -> str:
+    """Only on the error path: find the first row whose field count differs from the header's."""
+    reader = csv.reader(io.StringIO(utf8.decode("utf-8")), delimiter=separator)
+    expected = None
+    for number, fields in enumerate(reader, start=1):
+        if number < header_row:
+            continue
+        if expected is None:
+            expected = len(fields)
+        elif fields and len(fields) != expected:
+            return f"row {reader.line_num}: {len(fields)} fields where the header has {expected}: "
+    return ""
+
+
+def _strip_header_names(frame: pl.DataFrame) -> pl.DataFrame:
+    renames = {c: c.strip().lstrip("\ufeff") for c in frame.columns if c != c.strip().lstrip("\ufeff")}
+    return frame.rename(renames) if renames else frame
+
+
+def _read_xlsx(path: Path, reg: RegistryConfig) -> ReadResult:
+    import fastexcel
+
+    checksum = file_checksum(path)
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty", hint="check the export")
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as exc:  # fastexcel raises its own error kinds for non-xlsx content
+        raise InputFileError(
+            f"{path}: not a readable Excel workbook ({type(exc).__name__})",
+            hint="save the file as .xlsx, or set `format:` to its real format",
+        ) from None
+    sheets = reader.sheet_names
+    sheet = reg.sheet if reg.sheet is not None else 0
+    if isinstance(sheet, str) and sheet not in sheets:
+        raise InputFileError(
+            f"{path}: sheet {sheet!r} not found; sheets are: {', '.join(sheets)}",
+            hint="set `sheet:` in the manifest to one of these",
+        )
+    if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+        raise InputFileError(f"{path}: sheet index {sheet} out of range ({len(sheets)} sheets)")
+    try:
+        loaded = reader.load_sheet(sheet, header_row=reg.header_row - 1, dtypes="string")
+        frame = loaded.to_polars()
+    except Exception as exc:
+        raise InputFileError(
+            f"{path}: sheet {sheet!r} cannot be read with header_row {reg.header_row}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            hint="check `sheet:` and `header_row:` in the manifest",
+        ) from None
+    frame = _strip_header_names(frame)
+    frame = frame.with_row_index(ROW, offset=reg.header_row + 1)
+    return ReadResult(frame, None, checksum)
+
+
+def _read_parquet(path: Path) -> ReadResult:
+    checksum = file_checksum(path)
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty", hint="check the export")
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:
+        raise InputFileError(
+            f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})",
+            hint="check the export, or set `format:` to its real format",
+        ) from None
+    return ReadResult(frame.with_row_index(ROW, offset=1), None, checksum)
+
+
+def _read_jsonl(path: Path, reg: RegistryConfig) -> ReadResult:
+    data = path.read_bytes()
+    checksum = hashlib.sha256(data).hexdigest()
+    if not data.strip():
+        raise InputFileError(f"{path}: the file is empty", hint="check the export")
+    utf8, used = decode_text(data, reg.encoding, path)
+    lines = utf8.decode("utf-8").splitlines()
+    # Blank lines are allowed (and skipped); row numbers stay the file's line numbers.
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    try:
+        frame = pl.read_ndjson(
+            io.BytesIO("\n".join(line for _, line in numbered).encode("utf-8")),
+            infer_schema_length=None,
+        )
+    except Exception as exc:
+        raise InputFileError(
+            f"{path}: malformed JSON lines: {str(exc).splitlines()[0]}",
+            hint="each line must be one JSON object",
+        ) from None
+    rows = pl.Series(ROW, [n for n, _ in numbered], dtype=pl.UInt32)
+    frame = frame.with_columns(rows).select([ROW, *frame.columns])
+    return ReadResult(frame, used, checksum)
+
+
+def read_registry(reg: RegistryConfig) -> ReadResult:
+    """Read one registry's file. Raises InputFileError with file and row on bad input."""
+    path = reg.path
+    if not path.exists():
+        raise InputFileError(
+            f"{path}: file not found (registries.{reg.name}.path)",
+            hint="fix `path:` in the manifest; paths are relative to the manifest",
+        )
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a file (registries.{reg.name}.path)")
+    fmt = reg.resolved_format
+    if fmt == "csv":
+        result = _read_delimited(path, reg, reg.delimiter or ",")
+    elif fmt == "tsv":
+        result = _read_delimited(path, reg, reg.delimiter or "\t")
+    elif fmt == "xlsx":
+        result = _read_xlsx(path, reg)
+    elif fmt == "parquet":
+        result = _read_parquet(path)
+    elif fmt == "jsonl":
+        result = _read_jsonl(path, reg)
+    else:  # config validation rejects this earlier
+        raise InputFileError(f"{path}: unsupported format {fmt!r}")
+    if result.frame.height == 0:
+        raise InputFileError(
+            f"{path}: the file has a header but no data rows",
+            hint="check the export, or remove this registry from the manifest",
+        )
+    return result

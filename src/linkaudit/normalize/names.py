@@ -1,0 +1,226 @@
+"""Chinese personal names: a normalised form and a toneless pinyin key for fuzzy blocking.
+
+Both work character by character through cached tables, so the bulk path only needs
+Python for the distinct characters of a column, never per row. NFKC is applied per
+character; the rare names where NFKC composes across characters (combining marks, Hangul
+jamo) fall back to whole-string NFKC, in the scalar and the bulk path alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+
+import opencc
+import polars as pl
+from pypinyin import lazy_pinyin
+
+__all__ = ["SURNAME_READINGS", "normalize_name", "normalize_names", "pinyin_key"]
+
+# Surnames read differently from the character's default reading.
+SURNAME_READINGS: dict[str, str] = {
+    "曾": "zeng",
+    "单": "shan",
+    "解": "xie",
+    "区": "ou",
+    "仇": "qiu",
+    "朴": "piao",
+    "查": "zha",
+    "盖": "ge",
+    "覃": "qin",
+    "尉": "wei",
+    "繁": "po",
+    "翟": "zhai",
+    "乐": "yue",
+    "万": "wan",
+    "员": "yun",
+    "柏": "bai",
+    "秘": "bi",
+    "缪": "miao",
+    "种": "chong",
+    "任": "ren",
+    "沈": "shen",
+    "华": "hua",
+    "那": "na",
+    "句": "gou",
+    "过": "guo",
+    "长": "chang",
+    "藏": "zang",
+    "重": "chong",
+}
+
+MIDDLE_DOT = "·"
+_DOT_VARIANTS = frozenset("\u00b7\u2022\uff0e\u30fb\u2027\u2219\u22c5\uff65\u0387")
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e")
+# Han ideographs (unified, extensions A-H, compatibility), written as literal characters so
+# the same class works in Python's re and in polars' regex.
+_HAN = (
+    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\U00020000-\U0002a6df\U0002a700-\U0002ebef\U00030000-\U0003134f]"
+)
+_DOT_BETWEEN_HAN = f"({_HAN})\\.({_HAN})"
+_DOT_BETWEEN_HAN_RE = re.compile(_DOT_BETWEEN_HAN)
+
+_norm_table: dict[str, str] = {}
+_token_table: dict[str, str] = {}
+_composing: set[str] = set()
+
+
+@functools.cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def _is_composing(ch: str) -> bool:
+    """True if NFKC may join this character with its neighbour (marks, Hangul jamo)."""
+    code = ord(ch)
+    return (
+        unicodedata.category(ch).startswith("M")
+        or unicodedata.combining(ch) != 0
+        or 0x1100 <= code <= 0x11FF
+        or 0xA960 <= code <= 0xA97F
+        or 0xD7B0 <= code <= 0xD7FF
+    )
+
+
+def _after_nfkc(ch: str) -> str:
+    if ch in _DOT_VARIANTS:
+        return MIDDLE_DOT
+    if ch.isspace() or ch in _ZERO_WIDTH:
+        return ""
+    return str(_t2s().convert(ch))
+
+
+def _learn_chars(chars: set[str]) -> None:
+    """Add unseen characters to the per-character tables."""
+    for ch in chars - _norm_table.keys():
+        if ch in _DOT_VARIANTS:
+            _norm_table[ch] = MIDDLE_DOT
+            continue
+        decomposed = unicodedata.normalize("NFKC", ch)
+        if any(_is_composing(c) for c in decomposed):
+            _composing.add(ch)
+        _norm_table[ch] = "".join(_after_nfkc(c) for c in decomposed)
+
+
+def _token(ch: str) -> str:
+    """Pinyin syllable of one normalised character; other characters lower-cased; '·' dropped."""
+    token = _token_table.get(ch)
+    if token is None:
+        if ch == MIDDLE_DOT:
+            token = ""
+        else:
+            reading = lazy_pinyin(ch)
+            token = reading[0] if reading and reading[0] != ch else ch.lower()
+        _token_table[ch] = token
+    return token
+
+
+def _first_token(ch: str) -> str:
+    return SURNAME_READINGS.get(ch) or _token(ch)
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _dots_between_han(text: str) -> str:
+    # Two passes: one pass cannot rewrite '王.李.张' fully, since matches may not overlap.
+    for _ in range(2):
+        text = _DOT_BETWEEN_HAN_RE.sub(rf"\1{MIDDLE_DOT}\2", text)
+    return text
+
+
+def normalize_name(value: object) -> str | None:
+    """NFKC, no whitespace, one middle dot '·', simplified characters; None if empty."""
+    text = _as_text(value)
+    if text is None:
+        return None
+    chars = set(text)
+    _learn_chars(chars)
+    if chars & _composing:
+        dotted = "".join(MIDDLE_DOT if ch in _DOT_VARIANTS else ch for ch in text)
+        mapped = "".join(_after_nfkc(c) for c in unicodedata.normalize("NFKC", dotted))
+    else:
+        mapped = "".join(_norm_table[ch] for ch in text)
+    return _dots_between_han(mapped) or None
+
+
+def pinyin_key(name_norm: str | None) -> str | None:
+    """Toneless pinyin, one syllable per character: '韦小宝' -> 'wei xiao bao'."""
+    if not name_norm:
+        return None
+    tokens = [_first_token(name_norm[0]), *(_token(ch) for ch in name_norm[1:])]
+    return " ".join(t for t in tokens if t) or None
+
+
+def _distinct_chars(s: pl.Series) -> set[str]:
+    chars = set(s.str.split("").explode().drop_nulls().unique().to_list())
+    chars.discard("")
+    return chars
+
+
+def _normalize_distinct(names: pl.Series) -> pl.Series:
+    """name_norm for a series of distinct, non-null names."""
+    chars = _distinct_chars(names)
+    _learn_chars(chars)
+    changed = {ch: _norm_table[ch] for ch in chars if _norm_table[ch] != ch}
+    frame = names.to_frame("v")
+    mapped = pl.col("v").str.replace_many(changed) if changed else pl.col("v")
+    for _ in range(2):
+        mapped = mapped.str.replace_all(_DOT_BETWEEN_HAN, f"${{1}}{MIDDLE_DOT}${{2}}")
+    mapped = pl.when(mapped != "").then(mapped)
+    composing = sorted(chars & _composing)
+    if composing:
+        needs_nfkc = pl.col("v").str.contains_any(composing)
+        frame = frame.with_columns(needs_nfkc.alias("slow"))
+        slow = frame.filter("slow").get_column("v")
+        slow_norm = {v: normalize_name(v) for v in slow.to_list()}
+        mapped = (
+            pl.when(pl.col("slow"))
+            .then(pl.col("v").replace_strict(slow_norm, default=None, return_dtype=pl.Utf8))
+            .otherwise(mapped)
+        )
+    return frame.select(mapped.alias("name_norm")).get_column("name_norm")
+
+
+def _pinyin_distinct(norms: pl.Series) -> pl.Series:
+    """name_pinyin for a series of distinct, non-null normalised names."""
+    chars = _distinct_chars(norms)
+    pieces = {ch: f"{t} " if (t := _token(ch)) else "" for ch in chars}
+    first_chars = norms.str.slice(0, 1).unique().to_list()
+    first_pieces = {ch: f"{t} " if (t := _first_token(ch)) else "" for ch in first_chars}
+    v = pl.col("v")
+    key = pl.concat_str(
+        v.str.slice(0, 1).replace_strict(first_pieces, return_dtype=pl.Utf8),
+        v.str.slice(1).str.replace_many(pieces),
+    ).str.strip_chars_end(" ")
+    key = pl.when(key != "").then(key)
+    return norms.to_frame("v").select(key.alias("name_pinyin")).get_column("name_pinyin")
+
+
+def normalize_names(s: pl.Series) -> pl.DataFrame:
+    """Vectorised :func:`normalize_name` and :func:`pinyin_key`: columns name_norm, name_pinyin."""
+    if s.dtype == pl.Null:
+        text = pl.Series("v", [None] * len(s), dtype=pl.Utf8)
+    elif s.dtype.is_float():
+        # str(float) differs from polars' cast; map the (few) distinct values instead.
+        floats = s.cast(pl.Float64).drop_nulls().unique()
+        as_text = {v: _as_text(v) for v in floats.to_list()}
+        text = s.cast(pl.Float64).replace_strict(as_text, default=None, return_dtype=pl.Utf8)
+        text = text.alias("v")
+    else:
+        text = s.cast(pl.Utf8).alias("v")
+    distinct = text.drop_nulls().unique()
+    norms = _normalize_distinct(distinct)
+    lookup = pl.DataFrame({"v": distinct, "name_norm": norms})
+    distinct_norms = norms.drop_nulls().unique()
+    pinyin = pl.DataFrame(
+        {"name_norm": distinct_norms, "name_pinyin": _pinyin_distinct(distinct_norms)}
+    )
+    lookup = lookup.join(pinyin, on="name_norm", how="left")
+    return text.to_frame("v").join(lookup, on="v", how="left", maintain_order="left").drop("v")

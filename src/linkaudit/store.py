@@ -1,0 +1,140 @@
+"""The DuckDB workspace: one connection, one place that executes SQL and writes tables.
+
+Table layout:
+- `reg_<registry>`: canonical, normalised columns of the loaded rows (see `ingest.canonical`).
+- `raw_<registry>`: the source columns as read, with `_row`, for tracing a value back to its file.
+- `quarantine`: rows that could not be loaded: registry, file, row, column, reason.
+- `load_log`: one row per registry: file, checksum, encoding, counts, when.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from linkaudit.errors import WorkspaceError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+QUARANTINE_SCHEMA = {
+    "registry": pl.Utf8,
+    "file": pl.Utf8,
+    "row": pl.Int64,
+    "column": pl.Utf8,
+    "reason": pl.Utf8,
+}
+
+
+def quote_ident(name: str) -> str:
+    """Quote any column or table name for DuckDB (names may be Chinese or contain spaces)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_name(prefix: str, registry: str) -> str:
+    if not _IDENT.match(registry):
+        raise ValueError(f"registry name {registry!r} is not an identifier")
+    return f"{prefix}_{registry}"
+
+
+class Workspace:
+    """An open DuckDB workspace database."""
+
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise WorkspaceError(
+                f"{self.path}: workspace database not found",
+                hint="run `linkaudit load MANIFEST` (or `audit`) first",
+            )
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise WorkspaceError(
+                f"{self.path}: cannot open the workspace database ({str(exc).splitlines()[0]})",
+                hint="is another linkaudit run using it? set `database:` to another file",
+            ) from None
+        self._ensure_meta()
+
+    def _ensure_meta(self) -> None:
+        if self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'quarantine'"
+        ).fetchone() == (0,):
+            try:
+                self.con.execute(
+                    "CREATE TABLE IF NOT EXISTS quarantine (registry VARCHAR, file VARCHAR, "
+                    '"row" BIGINT, "column" VARCHAR, reason VARCHAR)'
+                )
+                self.con.execute(
+                    "CREATE TABLE IF NOT EXISTS load_log (registry VARCHAR PRIMARY KEY, "
+                    "file VARCHAR, format VARCHAR, encoding VARCHAR, checksum VARCHAR, "
+                    "fields_hash VARCHAR, rows_read BIGINT, rows_loaded BIGINT, "
+                    "rows_quarantined BIGINT, loaded_at TIMESTAMP)"
+                )
+            except duckdb.Error:  # read-only connection to an older database
+                pass
+
+    # -- execution -------------------------------------------------------------------------
+    def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        return self.con.execute(sql, params or [])
+
+    def query_pl(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        return self.con.execute(sql, params or []).pl()
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        row = self.con.execute(sql, params or []).fetchone()
+        return None if row is None else row[0]
+
+    def has_table(self, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+            )
+        )
+
+    def columns(self, name: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position",
+                [name],
+            ).fetchall()
+        ]
+
+    def write_table(self, name: str, frame: pl.DataFrame) -> None:
+        """Replace table `name` with the frame's contents (Arrow hand-over, no row loop)."""
+        arrow = frame.to_arrow()
+        self.con.register("_linkaudit_incoming", arrow)
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _linkaudit_incoming"
+            )
+        finally:
+            self.con.unregister("_linkaudit_incoming")
+
+    def replace_quarantine(self, registry: str, frame: pl.DataFrame) -> None:
+        self.con.execute("DELETE FROM quarantine WHERE registry = ?", [registry])
+        if frame.height:
+            arrow = frame.select(list(QUARANTINE_SCHEMA)).to_arrow()
+            self.con.register("_linkaudit_q", arrow)
+            try:
+                self.con.execute(
+                    "INSERT INTO quarantine SELECT * FROM _linkaudit_q ORDER BY \"row\", \"column\""
+                )
+            finally:
+                self.con.unregister("_linkaudit_q")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
