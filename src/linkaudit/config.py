@@ -101,7 +101,16 @@ class LinkageConfig(_Strict):
 
     match_threshold: float = Field(default=0.95, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
-    max_block_pairs: int = Field(default=5_000_000, ge=1)
+    #: A blocking pass that would produce more pairs than this is skipped, with a warning.
+    max_block_pairs: int = Field(default=20_000_000, ge=1)
+    #: Random pairs drawn to estimate u probabilities.
+    u_sample_pairs: int = Field(default=1_000_000, ge=1000)
+    seed: int = 42
+    #: Blocking passes: lists of keys (columns, year(col), substr(col, a, b)) or `id_variants`.
+    blocking: list[str | list[str]] | None = None
+    #: Comparisons: {field, comparator, thresholds?, distances?, tf?}; default: citizen ID
+    #: (with birth date fallback) and Chinese name with term-frequency adjustment.
+    comparisons: list[dict[str, Any]] | None = None
 
 
 class Manifest(_Strict):
@@ -187,7 +196,7 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
             )
         if not reg.fields:
             problems.append(f"{where_reg}.fields: map at least one canonical field to a column")
-        if not ({"name", "id_number"} & set(reg.fields)):
+        if not ({"name", "id_number"} & set(reg.fields)) and not manifest.linkage.comparisons:
             problems.append(
                 f"{where_reg}.fields: needs `name` or `id_number` so its records can be linked"
             )
@@ -207,6 +216,7 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
                 problems.append(f"{where_reg}.types.{canonical}: not a field of this registry")
     if manifest.linkage.review_threshold > manifest.linkage.match_threshold:
         problems.append("linkage.review_threshold: must not exceed linkage.match_threshold")
+    problems += _linkage_problems(manifest)
     if problems:
         raise ManifestError(where, problems)
     return manifest
@@ -231,3 +241,33 @@ def load_manifest(path: str | Path) -> Manifest:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError(str(path), [f"{where}invalid YAML: {problem}"]) from None
     return parse_manifest(data, path)
+
+
+def _linkage_problems(manifest: Manifest) -> list[str]:
+    from linkaudit.link.blocking import parse_passes
+    from linkaudit.link.comparisons import COMPARATORS, build
+
+    problems: list[str] = []
+    link = manifest.linkage
+    if link.blocking is not None:
+        for i, spec in enumerate(link.blocking):
+            try:
+                parse_passes([spec])
+            except ValueError as exc:
+                problems.append(f"linkage.blocking.{i}: {exc}")
+    for i, spec in enumerate(link.comparisons or []):
+        comparator = spec.get("comparator")
+        if comparator not in COMPARATORS:
+            problems.append(
+                f"linkage.comparisons.{i}.comparator: {comparator!r} is not one of "
+                f"{', '.join(COMPARATORS)}"
+            )
+            continue
+        if comparator not in ("citizen_id",) and not spec.get("field") and comparator != "chinese_name":
+            problems.append(f"linkage.comparisons.{i}.field: name the canonical field to compare")
+            continue
+        try:
+            build(spec)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"linkage.comparisons.{i}: {exc}")
+    return problems

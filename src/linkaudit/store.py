@@ -59,12 +59,14 @@ class Workspace:
                 f"{self.path}: cannot open the workspace database ({str(exc).splitlines()[0]})",
                 hint="is another linkaudit run using it? set `database:` to another file",
             ) from None
+        # Progress is ours to show; DuckDB's own bar would garble logs.
+        self.con.execute("SET enable_progress_bar = false").fetchall()
         self._ensure_meta()
 
     def _ensure_meta(self) -> None:
         if self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'quarantine'"
-        ).fetchone() == (0,):
+        ).fetchall() == [(0,)]:
             try:
                 self.con.execute(
                     "CREATE TABLE IF NOT EXISTS quarantine (registry VARCHAR, file VARCHAR, "
@@ -80,14 +82,26 @@ class Workspace:
                 pass
 
     # -- execution -------------------------------------------------------------------------
-    def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        return self.con.execute(sql, params or [])
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        """Run a statement to completion (DuckDB wants each result finished before the next)."""
+        self.con.execute(sql, params or []).fetchall()
+
+    def fetchall(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def fetchone(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     def query_pl(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        return self.con.execute(sql, params or []).pl()
+        if params:
+            table = self.con.execute(sql, params).to_arrow_table()
+        else:
+            table = self.con.sql(sql).to_arrow_table()
+        return pl.from_arrow(table)  # type: ignore[return-value]
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params or []).fetchone()
+        row = self.fetchone(sql, params)
         return None if row is None else row[0]
 
     def has_table(self, name: str) -> bool:

@@ -179,12 +179,13 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
         out["address"] = null_text.alias("address")
 
     # A record with neither a name nor an ID cannot be linked to anyone.
-    no_identity = out["name"].is_null() & (out["id_status"] == "missing")
-    quarantine(
-        no_identity,
-        fields.get("name") or fields.get("id_number") or "",
-        "no name and no ID number",
-    )
+    if "name" in fields or "id_number" in fields:
+        no_identity = out["name"].is_null() & (out["id_status"] == "missing")
+        quarantine(
+            no_identity,
+            fields.get("name") or fields.get("id_number") or "",
+            "no name and no ID number",
+        )
 
     # Every other mapped field, parsed by its type.
     for canonical, column in fields.items():

@@ -25,9 +25,7 @@ _NUMBER = (
 )
 # A sign before or after the currency mark (not both); '元' may follow. No '万': a ten-thousand
 # multiplier is a unit problem for the manifest, not something to guess.
-_AMOUNT_PATTERN = (
-    rf"^(?:(?P<s1>[-+]?) *¥? *|¥ *(?P<s2>[-+]) *)(?P<num>{_NUMBER}) *元?$"
-)
+_AMOUNT_PATTERN = rf"^(?:(?P<s1>[-+]?) *¥? *|¥ *(?P<s2>[-+]) *)(?P<num>{_NUMBER}) *元?$"
 _AMOUNT_RE = re.compile(_AMOUNT_PATTERN)
 _MAX_EXACT_INT = 2**53
 
@@ -80,19 +78,29 @@ def parse_amounts(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         return pl.Series(name, [None] * len(s), dtype=pl.Float64), _failed_none(len(s))
     if s.dtype.is_numeric():
         f = pl.col("v").cast(pl.Float64)
-        value = pl.when(f.is_nan()).then(None).when(f.is_infinite()).then(None).otherwise(f)
+        value = pl.when(f.is_nan() | f.is_infinite()).then(None).otherwise(f)
         failed = f.is_infinite().fill_null(False)
-    else:
-        raw = pl.col("v").cast(pl.Utf8)
-        text = raw.str.replace_many(_HALF_WIDTH).str.strip_chars(_SPACE)
-        parts = text.str.extract_groups(_AMOUNT_PATTERN)
-        sign = pl.coalesce(parts.struct.field("s2"), parts.struct.field("s1"))
-        magnitude = parts.struct.field("num").str.replace_all(",", "", literal=True)
-        magnitude = magnitude.cast(pl.Float64, strict=False)
-        magnitude = pl.when(magnitude.is_infinite()).then(None).otherwise(magnitude)
-        value = pl.when(sign == "-").then(-magnitude).otherwise(magnitude)
-        failed = (text.is_not_null() & (text != "") & value.is_null()).fill_null(False)
-    out = s.to_frame("v").select(value.alias(name), failed.alias("failed"))
+        out = s.to_frame("v").select(value.alias(name), failed.alias("failed"))
+        return out.get_column(name), out.get_column("failed")
+    # Staged with_columns so the regex extraction runs once (eager selects share nothing).
+    text = pl.col("v").cast(pl.Utf8).str.replace_many(_HALF_WIDTH).str.strip_chars(_SPACE)
+    frame = s.to_frame("v").select(text.alias("t"))
+    frame = frame.with_columns(pl.col("t").str.extract_groups(_AMOUNT_PATTERN).alias("g"))
+    field = pl.col("g").struct.field
+    magnitude = field("num").str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+    frame = frame.with_columns(
+        pl.coalesce(field("s2"), field("s1")).alias("sign"), magnitude.alias("mag")
+    )
+    mag = pl.when(pl.col("mag").is_infinite()).then(None).otherwise(pl.col("mag"))
+    frame = frame.with_columns(
+        pl.when(pl.col("sign") == "-").then(-mag).otherwise(mag).alias("value")
+    )
+    out = frame.select(
+        pl.col("value").alias(name),
+        (pl.col("t").is_not_null() & (pl.col("t") != "") & pl.col("value").is_null())
+        .fill_null(False)
+        .alias("failed"),
+    )
     return out.get_column(name), out.get_column("failed")
 
 

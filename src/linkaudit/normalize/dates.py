@@ -132,24 +132,33 @@ def parse_dates(s: pl.Series) -> tuple[pl.Series, pl.Series]:
             pl.Series("failed", [False] * len(s), dtype=pl.Boolean),
         )
     frame = s.to_frame("v")
+    # Intermediate columns are materialised stage by stage: an eager select does not share
+    # common subexpressions, and the regex extraction must run once, not once per use.
     if dtype.is_numeric():
-        value = pl.col("v").cast(pl.Float64)
-        present = value.is_not_null() & value.is_not_nan()
-        parsed = _number_expr(value)
+        frame = frame.select(pl.col("v").cast(pl.Float64))
+        present = pl.col("v").is_not_null() & pl.col("v").is_not_nan()
+        frame = frame.with_columns(_number_expr(pl.col("v")).alias("parsed"))
     else:
-        if dtype != pl.Utf8:
-            frame = frame.with_columns(pl.col("v").cast(pl.Utf8))
-        text = pl.col("v").str.strip_chars(_SPACE)
-        present = text.is_not_null() & (text != "")
-        parts = text.str.extract_groups(_DATE_PATTERN)
-        year = pl.coalesce(*(parts.struct.field(f"y{i}") for i in (1, 2, 3))).cast(pl.Int64)
-        month = pl.coalesce(*(parts.struct.field(f"m{i}") for i in (1, 2, 3, 4, 5))).cast(pl.Int64)
-        day = pl.coalesce(*(parts.struct.field(f"d{i}") for i in (1, 2, 3))).cast(pl.Int64)
-        serial_text = pl.when(text.str.contains(_SERIAL_PATTERN)).then(text)
-        parsed = pl.coalesce(
-            date_expr(year, month, day), _number_expr(serial_text.cast(pl.Float64))
+        text = pl.col("v").cast(pl.Utf8).str.strip_chars(_SPACE)
+        frame = frame.select(text.alias("v"))
+        frame = frame.with_columns(pl.col("v").str.extract_groups(_DATE_PATTERN).alias("g"))
+        field = pl.col("g").struct.field
+        frame = frame.with_columns(
+            pl.coalesce(field("y1"), field("y2"), field("y3")).cast(pl.Int64).alias("y"),
+            pl.coalesce(*(field(f"m{i}") for i in range(1, 6))).cast(pl.Int64).alias("m"),
+            pl.coalesce(field("d1"), field("d2"), field("d3")).cast(pl.Int64).alias("d"),
+            pl.when(pl.col("v").str.contains(_SERIAL_PATTERN))
+            .then(pl.col("v").cast(pl.Float64, strict=False))
+            .alias("serial"),
         )
+        frame = frame.with_columns(
+            date_expr(pl.col("y"), pl.col("m"), pl.col("d")).alias("ymd"),
+            _number_expr(pl.col("serial")).alias("from_serial"),
+        )
+        present = pl.col("v").is_not_null() & (pl.col("v") != "")
+        frame = frame.with_columns(pl.coalesce("ymd", "from_serial").alias("parsed"))
     out = frame.select(
-        parsed.alias(name), (present & parsed.is_null()).fill_null(False).alias("failed")
+        pl.col("parsed").alias(name),
+        (present & pl.col("parsed").is_null()).fill_null(False).alias("failed"),
     )
     return out.get_column(name), out.get_column("failed")

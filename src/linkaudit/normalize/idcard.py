@@ -150,7 +150,9 @@ def _text_column(s: pl.Series) -> pl.Series:
         # Inexact floats are rare and need Python's repr; map only the distinct ones.
         inexact = f.filter(~exact & f.is_not_nan() & f.is_not_null()).unique()
         lookup = {v: repr(v) for v in inexact.to_list()}
-        other = f.replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.Utf8)
+        other = f.replace_strict(
+            list(lookup), list(lookup.values()), default=None, return_dtype=pl.Utf8
+        )
         return pl.select(pl.coalesce(as_int, other)).to_series().alias(s.name)
     try:
         return s.cast(pl.Utf8)
@@ -159,58 +161,68 @@ def _text_column(s: pl.Series) -> pl.Series:
 
 
 def normalize_ids(s: pl.Series) -> pl.DataFrame:
-    """Vectorised :func:`normalize_id`: columns id_number, id_status, id_birth_date, id_sex, id_region."""
-    text = _text_column(s)
+    """Vectorised :func:`normalize_id`: id_number, id_status, id_birth_date, id_sex, id_region."""
     cleaned = pl.col("v").str.replace_all(_DROP_PATTERN, "").str.replace_many(_TRANSLATE)
-    frame = pl.DataFrame({"v": text}).select(cleaned.alias("c"))
+    # Staged with_columns: eager selects share no subexpressions, so each stage is computed once.
+    frame = _text_column(s).to_frame("v").select(cleaned.alias("c"))
     c = pl.col("c")
-    missing = c.is_null() | c.str.to_lowercase().is_in(sorted(_PLACEHOLDERS))
-    is18 = c.str.contains(r"^[0-9]{17}[0-9X]$")
-    is15 = c.str.contains(r"^[0-9]{15}$")
-    first17 = pl.when(is18).then(c.str.slice(0, 17)).when(is15).then(
-        pl.concat_str(c.str.slice(0, 6), pl.lit("19"), c.str.slice(6, 9))
+    frame = frame.with_columns(
+        (c.is_null() | c.str.to_lowercase().is_in(sorted(_PLACEHOLDERS))).alias("missing"),
+        c.str.contains(r"^[0-9]{17}[0-9X]$").alias("is18"),
+        c.str.contains(r"^[0-9]{15}$").alias("is15"),
     )
-    frame = frame.with_columns(missing.alias("missing"), is18.alias("is18"), first17.alias("f17"))
-    f17 = pl.col("f17")
-    digits = [f17.str.slice(i, 1).cast(pl.Int64, strict=False) for i in range(17)]
-    total = pl.sum_horizontal(*(d * w for d, w in zip(digits, _WEIGHTS, strict=True)))
-    check = pl.lit(list(_CHECK_CHARS), dtype=pl.List(pl.Utf8)).list.get(total % 11, null_on_oob=True)
-    born = date_expr(
-        f17.str.slice(6, 4).cast(pl.Int64, strict=False),
-        f17.str.slice(10, 2).cast(pl.Int64, strict=False),
-        f17.str.slice(12, 2).cast(pl.Int64, strict=False),
+    # The first 17 digits as one integer (15-digit numbers get '19' inserted), so digits,
+    # birth date and sex come from integer arithmetic rather than 17 string slices.
+    n15 = c.cast(pl.Int64, strict=False)
+    frame = frame.with_columns(
+        pl.when("is18")
+        .then(c.str.slice(0, 17).cast(pl.Int64, strict=False))
+        .when("is15")
+        .then(n15 // 10**9 * 10**11 + 19 * 10**9 + n15 % 10**9)
+        .alias("n17")
+    )
+    n17 = pl.col("n17")
+    total = pl.sum_horizontal(
+        *((n17 // 10 ** (16 - i)) % 10 * weight for i, weight in enumerate(_WEIGHTS))
+    )
+    check_of = dict(enumerate(_CHECK_CHARS))
+    frame = frame.with_columns(
+        (n17 // 10**7 % 10000).alias("year"),
+        (n17 // 10**5 % 100).alias("month"),
+        (n17 // 10**3 % 100).alias("day"),
+        (total % 11).replace_strict(check_of, return_dtype=pl.Utf8).alias("check"),
     )
     frame = frame.with_columns(
-        check.alias("check"),
-        pl.when(born.is_between(_MIN_BIRTH, _MAX_BIRTH)).then(born).alias("born"),
+        date_expr(pl.col("year"), pl.col("month"), pl.col("day")).alias("born")
     )
-    ok = pl.col("born").is_not_null() & ~pl.col("missing")
+    ok = pl.col("born").is_between(_MIN_BIRTH, _MAX_BIRTH).fill_null(False) & ~pl.col("missing")
+    frame = frame.with_columns(ok.alias("ok"))
+    ok = pl.col("ok")
     status = (
-        pl.when(pl.col("missing"))
+        pl.when("missing")
         .then(pl.lit("missing"))
         .when(~ok)
         .then(pl.lit("malformed"))
-        .when(~pl.col("is18"))
+        .when("is15")
         .then(pl.lit("upgraded_15"))
         .when(c.str.slice(17, 1) == pl.col("check"))
         .then(pl.lit("valid"))
         .otherwise(pl.lit("bad_checksum"))
     )
     number = (
-        pl.when(pl.col("missing"))
+        pl.when("missing")
         .then(None)
-        .when(ok & ~pl.col("is18"))
-        .then(pl.concat_str(f17, pl.col("check")))
+        .when(ok & pl.col("is15"))
+        .then(pl.concat_str(c.str.slice(0, 6), pl.lit("19"), c.str.slice(6, 9), pl.col("check")))
         .otherwise(c)
     )
+    sex = pl.when(n17 % 2 == 1).then(pl.lit("M")).otherwise(pl.lit("F"))
     return frame.select(
         number.alias("id_number"),
         status.alias("id_status"),
         pl.when(ok).then(pl.col("born")).alias("id_birth_date"),
-        pl.when(ok)
-        .then(pl.when(f17.str.slice(16, 1).cast(pl.Int64, strict=False) % 2 == 1).then(pl.lit("M")).otherwise(pl.lit("F")))
-        .alias("id_sex"),
-        pl.when(ok).then(f17.str.slice(0, 6)).alias("id_region"),
+        pl.when(ok).then(sex).alias("id_sex"),
+        pl.when(ok).then(c.str.slice(0, 6)).alias("id_region"),
     )
 
 

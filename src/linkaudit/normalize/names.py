@@ -169,20 +169,25 @@ def _normalize_distinct(names: pl.Series) -> pl.Series:
     chars = _distinct_chars(names)
     _learn_chars(chars)
     changed = {ch: _norm_table[ch] for ch in chars if _norm_table[ch] != ch}
-    frame = names.to_frame("v")
-    mapped = pl.col("v").str.replace_many(changed) if changed else pl.col("v")
-    for _ in range(2):
-        mapped = mapped.str.replace_all(_DOT_BETWEEN_HAN, f"${{1}}{MIDDLE_DOT}${{2}}")
-    mapped = pl.when(mapped != "").then(mapped)
+    v = pl.col("v")
+    # Staged with_columns: an eager select would evaluate a reused expression twice.
+    frame = names.to_frame("v").with_columns(
+        (v.str.replace_many(changed) if changed else v).alias("n")
+    )
+    if frame.get_column("n").str.contains(".", literal=True).any():
+        n = pl.col("n")
+        for _ in range(2):
+            n = n.str.replace_all(_DOT_BETWEEN_HAN, f"${{1}}{MIDDLE_DOT}${{2}}")
+        frame = frame.with_columns(n.alias("n"))
+    n = pl.col("n")
+    mapped: pl.Expr = pl.when(n != "").then(n)
     composing = sorted(chars & _composing)
     if composing:
-        needs_nfkc = pl.col("v").str.contains_any(composing)
-        frame = frame.with_columns(needs_nfkc.alias("slow"))
-        slow = frame.filter("slow").get_column("v")
-        slow_norm = {v: normalize_name(v) for v in slow.to_list()}
+        slow = names.filter(names.str.contains_any(composing))
+        slow_norm = {value: normalize_name(value) for value in slow.to_list()}
         mapped = (
-            pl.when(pl.col("slow"))
-            .then(pl.col("v").replace_strict(slow_norm, default=None, return_dtype=pl.Utf8))
+            pl.when(v.str.contains_any(composing))
+            .then(v.replace_strict(slow_norm, default=None, return_dtype=pl.Utf8))
             .otherwise(mapped)
         )
     return frame.select(mapped.alias("name_norm")).get_column("name_norm")
@@ -199,8 +204,9 @@ def _pinyin_distinct(norms: pl.Series) -> pl.Series:
         v.str.slice(0, 1).replace_strict(first_pieces, return_dtype=pl.Utf8),
         v.str.slice(1).str.replace_many(pieces),
     ).str.strip_chars_end(" ")
-    key = pl.when(key != "").then(key)
-    return norms.to_frame("v").select(key.alias("name_pinyin")).get_column("name_pinyin")
+    frame = norms.to_frame("v").select(key.alias("k"))
+    k = pl.col("k")
+    return frame.select(pl.when(k != "").then(k).alias("name_pinyin")).get_column("name_pinyin")
 
 
 def normalize_names(s: pl.Series) -> pl.DataFrame:

@@ -1,0 +1,142 @@
+"""`linkaudit link MANIFEST` and `linkaudit evaluate MANIFEST --truth DIR`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from linkaudit.cli.app import app
+from linkaudit.cli.console import console, err_console
+from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
+from linkaudit.cli.progress import step_progress
+from linkaudit.config import load_manifest
+from linkaudit.evaluate import EvalReport, evaluate_links
+from linkaudit.link.engine import LinkReport, link_workspace
+
+
+@app.command()
+def link(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Link every department registry's records to beneficiaries (run `load` first).
+
+    Prints links per registry, decision counts, blocking passes, the model and the distribution
+    of match weights.
+    """
+    config = load_manifest(manifest)
+    with step_progress("link", quiet or json_out) as progress:
+        report = link_workspace(config, progress=progress)  # type: ignore[arg-type]
+    if json_out:
+        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+        return
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    render_link(report)
+
+
+def render_link(report: LinkReport) -> None:
+    table = Table(title="Links per registry", title_justify="left")
+    for col in ("registry", "records", "candidate pairs", "match", "review", "persons"):
+        table.add_column(col, justify="left" if col == "registry" else "right")
+    for r in report.registries:
+        table.add_row(
+            r.registry,
+            f"{r.records:,}",
+            f"{r.candidates:,}",
+            f"{r.matches:,}",
+            f"{r.reviews:,}",
+            f"{r.persons:,}",
+        )
+    console.print(table)
+    passes = Table(title="Blocking passes (pairs before de-duplication)", title_justify="left")
+    for col in ("registry", "pass", "pairs", ""):
+        passes.add_column(col, justify="right" if col == "pairs" else "left")
+    for p in report.passes:
+        passes.add_row(p.registry, p.name, f"{p.pairs:,}", "skipped: too many pairs" if p.skipped else "")
+    console.print(passes)
+    if report.model:
+        model = Table(title="Model: agreement levels and match weights", title_justify="left")
+        for col in ("comparison", "level", "m", "u", "weight (bits)"):
+            model.add_column(col, justify="left" if col in ("comparison", "level") else "right")
+        for levels in report.model.levels:
+            for lv in levels:
+                model.add_row(lv.comparison, lv.label, f"{lv.m:.4g}", f"{lv.u:.4g}", f"{lv.weight:+.2f}")
+        console.print(model)
+        lambdas = ", ".join(f"{k} {v:.3g}" for k, v in report.model.lambdas.items())
+        console.print(
+            f"match share among candidates: {lambdas} "
+            f"(EM: {report.model.iterations} iterations, "
+            f"{'converged' if report.model.converged else 'NOT converged'})"
+        )
+    if report.weight_histogram:
+        console.print("[bold]Match weight of accepted and review links[/]")
+        top = max(n for _, n in report.weight_histogram)
+        for w, n in report.weight_histogram:
+            bar = "█" * max(1, round(40 * n / top))
+            console.print(f"  {w:+6.0f} … {w + 5:+4.0f}  {bar} {n:,}")
+    console.print(f"linked in {report.seconds:.1f} s")
+
+
+TruthOpt = Annotated[
+    Path,
+    typer.Option(
+        "--truth", help="Truth folder with links.csv (as written by `linkaudit sample`).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def evaluate(
+    manifest: ManifestArg,
+    truth: TruthOpt,
+    worst: Annotated[int, typer.Option(help="How many of the worst errors to list.")] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Precision, recall and F1 of the links against a truth folder, with the worst errors."""
+    config = load_manifest(manifest)
+    report = evaluate_links(config, truth, worst=worst)
+    if json_out:
+        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+        return
+    render_evaluation(report)
+
+
+def render_evaluation(report: EvalReport) -> None:
+    table = Table(title="Link quality against truth", title_justify="left")
+    for col in ("registry", "true links", "predicted", "TP", "FP", "FN", "precision", "recall", "F1"):
+        table.add_column(col, justify="left" if col == "registry" else "right")
+    rows = [*report.scores, *([report.overall] if report.overall else [])]
+    for s in rows:
+        table.add_row(
+            s.registry,
+            f"{s.true_links:,}",
+            f"{s.predicted:,}",
+            f"{s.true_positive:,}",
+            f"{s.false_positive:,}",
+            f"{s.false_negative:,}",
+            f"{s.precision:.4f}",
+            f"{s.recall:.4f}",
+            f"{s.f1:.4f}",
+            style="bold" if s.registry == "overall" else None,
+        )
+    console.print(table)
+    if report.worst:
+        errors = Table(title="Worst errors", title_justify="left")
+        for col in ("error", "registry", "record", "true person", "linked to", "best candidate", "p", "decision"):
+            errors.add_column(col)
+        for e in report.worst:
+            p = e.get("match_probability")
+            errors.add_row(
+                str(e["error"]),
+                str(e["registry"]),
+                str(e["record_key"]),
+                str(e["true_person"] or ""),
+                str(e["predicted_person"] or ""),
+                str(e["best_candidate"] or ""),
+                "" if p is None else f"{p:.3f}",
+                str(e["best_decision"] or ""),
+            )
+        console.print(errors)

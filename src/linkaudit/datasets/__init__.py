@@ -1,0 +1,1 @@
+"""Public benchmark data sets written as linkaudit workspaces (manifest + files + truth)."""

@@ -1,0 +1,171 @@
+"""`evaluate`: precision, recall and F1 of links against a truth folder.
+
+The truth folder (as `linkaudit sample` writes it) holds `links.csv` with
+`registry, record_key, person_key`: every department record that truly belongs to a
+beneficiary. Beneficiaries registered twice (same valid ID) count as one person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from linkaudit.config import Manifest
+from linkaudit.errors import InputFileError, WorkspaceError
+from linkaudit.store import Workspace
+
+
+@dataclass
+class Score:
+    registry: str
+    true_links: int
+    predicted: int
+    true_positive: int
+
+    @property
+    def false_positive(self) -> int:
+        return self.predicted - self.true_positive
+
+    @property
+    def false_negative(self) -> int:
+        return self.true_links - self.true_positive
+
+    @property
+    def precision(self) -> float:
+        return self.true_positive / self.predicted if self.predicted else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positive / self.true_links if self.true_links else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "registry": self.registry,
+            "true_links": self.true_links,
+            "predicted": self.predicted,
+            "true_positive": self.true_positive,
+            "false_positive": self.false_positive,
+            "false_negative": self.false_negative,
+            "precision": round(self.precision, 6),
+            "recall": round(self.recall, 6),
+            "f1": round(self.f1, 6),
+        }
+
+
+@dataclass
+class EvalReport:
+    scores: list[Score] = field(default_factory=list)
+    overall: Score | None = None
+    worst: list[dict[str, object]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "registries": [s.as_dict() for s in self.scores],
+            "overall": self.overall.as_dict() if self.overall else None,
+            "worst_errors": self.worst,
+        }
+
+
+def read_truth_links(truth_dir: Path) -> pl.DataFrame:
+    path = truth_dir / "links.csv"
+    if not path.exists():
+        raise InputFileError(
+            f"{path}: file not found",
+            hint="--truth must be a folder with links.csv (registry, record_key, person_key)",
+        )
+    frame = pl.read_csv(path, infer_schema=False)
+    missing = {"registry", "record_key", "person_key"} - set(frame.columns)
+    if missing:
+        raise InputFileError(
+            f"{path}: column not found: {', '.join(sorted(missing))}",
+            hint="truth links need columns registry, record_key, person_key",
+        )
+    return frame.select("registry", "record_key", "person_key")
+
+
+def evaluate_links(
+    manifest: Manifest, truth_dir: Path, ws: Workspace | None = None, worst: int = 20
+) -> EvalReport:
+    own = ws is None
+    ws = ws or Workspace(manifest.database, read_only=True)
+    try:
+        if not ws.has_table("links"):
+            raise WorkspaceError(
+                f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
+            )
+        truth = read_truth_links(Path(truth_dir))
+        ws.con.register("_truth", truth.to_arrow())
+        try:
+            return _evaluate(ws, manifest, worst)
+        finally:
+            ws.con.unregister("_truth")
+    finally:
+        if own:
+            ws.close()
+
+
+def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
+    sources = [r.name for r in manifest.sources]
+    # Compare at the level of persons: a beneficiary registered twice is one person.
+    ws.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _eval AS
+        WITH ent AS (SELECT record_key, person_id FROM entities WHERE registry = 'beneficiaries'),
+        truth AS (
+            SELECT t.registry, t.record_key, coalesce(e.person_id, t.person_key) AS person
+            FROM _truth t LEFT JOIN ent e ON e.record_key = t.person_key
+        ),
+        pred AS (
+            SELECT k.registry, k.record_key, coalesce(e.person_id, k.person_key) AS person,
+                   k.match_probability
+            FROM links k LEFT JOIN ent e ON e.record_key = k.person_key
+            WHERE k.decision = 'match'
+        )
+        SELECT coalesce(t.registry, p.registry) AS registry,
+               coalesce(t.record_key, p.record_key) AS record_key,
+               t.person AS true_person, p.person AS predicted_person, p.match_probability
+        FROM truth t FULL JOIN pred p
+          ON t.registry = p.registry AND t.record_key = p.record_key AND t.person = p.person
+        """
+    )
+    rows = ws.fetchall(
+        """
+        SELECT registry, count(true_person), count(predicted_person),
+               count(*) FILTER (true_person IS NOT NULL AND predicted_person IS NOT NULL)
+        FROM _eval GROUP BY registry ORDER BY registry
+        """
+    )
+    report = EvalReport()
+    by_reg = {r[0]: r for r in rows}
+    for name in sources:
+        r = by_reg.get(name, (name, 0, 0, 0))
+        report.scores.append(Score(name, int(r[1]), int(r[2]), int(r[3])))
+    report.overall = Score(
+        "overall",
+        sum(s.true_links for s in report.scores),
+        sum(s.predicted for s in report.scores),
+        sum(s.true_positive for s in report.scores),
+    )
+    errors = ws.query_pl(
+        f"""
+        SELECT e.registry, e.record_key, e.true_person, e.predicted_person,
+               CASE WHEN e.true_person IS NULL THEN 'false link' ELSE 'missed link' END AS error,
+               coalesce(e.match_probability, k.match_probability) AS match_probability,
+               k.decision AS best_decision, k.person_key AS best_candidate
+        FROM _eval e
+        LEFT JOIN links k ON k.registry = e.registry AND k.record_key = e.record_key
+        WHERE e.true_person IS NULL OR e.predicted_person IS NULL
+        ORDER BY (e.true_person IS NULL) DESC, match_probability DESC NULLS LAST,
+                 e.registry, e.record_key
+        LIMIT {int(worst)}
+        """
+    )
+    report.worst = errors.to_dicts()
+    return report

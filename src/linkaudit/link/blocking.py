@@ -1,0 +1,130 @@
+"""Candidate generation: several blocking passes in SQL, counted before they are run, united.
+
+A pass is a list of keys that must be equal on both sides (a canonical column, or `year(col)`,
+`substr(col, start, length)`, `left(col, n)`), or the special pass `id_variants`: every number
+one mistyped digit, one wrong check character or two transposed digits away from an ID that
+fails its check, joined exactly against the other side.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from linkaudit.link.comparisons import USABLE
+from linkaudit.store import quote_ident
+
+ID_VARIANTS = "id_variants"
+
+_KEY_RE = re.compile(
+    r"^(?:(?P<col>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|year\((?P<ycol>[A-Za-z_][A-Za-z0-9_]*)\)"
+    r"|(?:substr|left)\((?P<scol>[A-Za-z_][A-Za-z0-9_]*)\s*(?:,\s*\d+\s*){1,2}\))$"
+)
+
+DEFAULT_PASSES: list[str | list[str]] = [
+    ["id_number"],
+    ID_VARIANTS,
+    ["name_pinyin", "birth_date"],
+    ["name", "year(birth_date)"],
+]
+
+
+@dataclass(frozen=True)
+class BlockingPass:
+    name: str
+    keys: tuple[str, ...]  # empty for id_variants
+
+    @property
+    def is_id_variants(self) -> bool:
+        return self.name == ID_VARIANTS
+
+
+def key_column(key: str) -> str:
+    """The column a blocking key reads (raises ValueError if the key is not allowed)."""
+    m = _KEY_RE.match(key.strip())
+    if not m:
+        raise ValueError(
+            f"blocking key {key!r} must be a column name, year(col), substr(col, a, b) or left(col, n)"
+        )
+    return m.group("col") or m.group("ycol") or m.group("scol")
+
+
+def _key_sql(key: str, side: str) -> str:
+    col = key_column(key)
+    return key.strip().replace(col, f"{side}.{quote_ident(col)}", 1)
+
+
+def parse_passes(specs: list[str | list[str]]) -> list[BlockingPass]:
+    passes = []
+    for spec in specs:
+        if isinstance(spec, str):
+            if spec == ID_VARIANTS:
+                passes.append(BlockingPass(ID_VARIANTS, ()))
+                continue
+            spec = [spec]
+        keys = tuple(k.strip() for k in spec)
+        for k in keys:
+            key_column(k)
+        passes.append(BlockingPass(" + ".join(keys), keys))
+    return passes
+
+
+def _where_usable(side: str, keys: tuple[str, ...]) -> str:
+    conds = [f"{_key_sql(k, side)} IS NOT NULL" for k in keys]
+    if any(key_column(k) == "id_number" for k in keys):
+        conds.append(f"{side}.id_status IN {USABLE}")
+    return " AND ".join(conds)
+
+
+def count_pairs_sql(p: BlockingPass, left: str, right: str) -> str:
+    """SQL counting the pairs an equality pass would produce, without producing them."""
+    lk = ", ".join(f"{_key_sql(k, 'l')} AS k{i}" for i, k in enumerate(p.keys))
+    rk = ", ".join(f"{_key_sql(k, 'r')} AS k{i}" for i, k in enumerate(p.keys))
+    using = ", ".join(f"k{i}" for i in range(len(p.keys)))
+    return (
+        f"SELECT coalesce(sum(lc.n * rc.n), 0)::BIGINT FROM "
+        f"(SELECT {lk}, count(*) AS n FROM {quote_ident(left)} l WHERE {_where_usable('l', p.keys)} GROUP BY ALL) lc "
+        f"JOIN (SELECT {rk}, count(*) AS n FROM {quote_ident(right)} r WHERE {_where_usable('r', p.keys)} GROUP BY ALL) rc "
+        f"USING ({using})"
+    )
+
+
+def pairs_sql(p: BlockingPass, left: str, right: str) -> str:
+    """SQL selecting (l_key, r_key) for an equality pass."""
+    on = " AND ".join(f"{_key_sql(k, 'l')} = {_key_sql(k, 'r')}" for k in p.keys)
+    return (
+        f"SELECT l._key AS l_key, r._key AS r_key FROM {quote_ident(left)} l "
+        f"JOIN {quote_ident(right)} r ON {on} "
+        f"WHERE {_where_usable('l', p.keys)} AND {_where_usable('r', p.keys)}"
+    )
+
+
+def _variants_sql(table: str) -> str:
+    """Every 17-digit prefix one substitution or one adjacent swap away from a bad-check ID
+    (the unchanged prefix included, for a wrong check character)."""
+    t = quote_ident(table)
+    return f"""
+        SELECT _key, substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v17
+        FROM {t}, range(1, 18) p(pos), range(0, 10) dd(d)
+        WHERE id_status = 'bad_checksum'
+        UNION
+        SELECT _key, substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
+               || substr(id_number, pos, 1) || substr(id_number, pos + 2, 16 - pos) AS v17
+        FROM {t}, range(1, 17) p(pos)
+        WHERE id_status = 'bad_checksum'
+    """
+
+
+def id_variant_pairs_sql(left: str, right: str) -> str:
+    """Pairs where one side's bad-check ID is a single typo or swap away from the other's ID."""
+    lt, rt = quote_ident(left), quote_ident(right)
+    return f"""
+        SELECT v._key AS l_key, r._key AS r_key
+        FROM ({_variants_sql(left)}) v JOIN {rt} r ON substr(r.id_number, 1, 17) = v.v17
+        WHERE r.id_status IN {USABLE}
+        UNION
+        SELECT l._key AS l_key, v._key AS r_key
+        FROM ({_variants_sql(right)}) v JOIN {lt} l ON substr(l.id_number, 1, 17) = v.v17
+        WHERE l.id_status IN {USABLE}
+    """

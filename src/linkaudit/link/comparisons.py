@@ -1,0 +1,225 @@
+"""Comparisons: small named pieces that turn a candidate pair into an ordered agreement level.
+
+Each comparison is a SQL CASE expression over the beneficiary row `l` and the department row
+`r` that yields a level index (0 = strongest agreement) or NULL when it cannot be compared
+(a value missing). Levels are named so that `explain` can say what agreed. The SQL is built by
+pure functions and is portable (DuckDB functions only where noted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from linkaudit.store import quote_ident
+
+#: ID statuses with a usable 18-character number (typos included: the checksum flags them).
+USABLE = "('valid', 'upgraded_15', 'bad_checksum')"
+
+
+@dataclass(frozen=True)
+class Level:
+    label: str
+    condition: str  # SQL boolean over l.* and r.*
+    #: A level that, for true matches, should essentially never occur (two valid, different
+    #: IDs); its m probability is floored very low rather than estimated up from noise.
+    rare_for_matches: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An ordered list of levels; the first whose condition holds is the pair's level."""
+
+    name: str
+    columns: tuple[str, ...]
+    levels: tuple[Level, ...]
+    null_condition: str
+    #: Column whose value frequency adjusts the weight of level 0 (term-frequency adjustment).
+    tf_column: str | None = None
+    description: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def level_sql(self) -> str:
+        parts = [f"WHEN {self.null_condition} THEN NULL"]
+        parts += [f"WHEN {lvl.condition} THEN {i}" for i, lvl in enumerate(self.levels[:-1])]
+        return f"CASE {' '.join(parts)} ELSE {len(self.levels) - 1} END"
+
+    @property
+    def labels(self) -> list[str]:
+        return [lvl.label for lvl in self.levels]
+
+
+def _c(side: str, column: str) -> str:
+    return f"{side}.{quote_ident(column)}"
+
+
+def citizen_id() -> Comparison:
+    """Citizen ID agreement, falling back to birth dates when either side has no usable ID.
+
+    Every single-digit typo and every adjacent transposition breaks the MOD 11-2 check, so a
+    near-miss counts only when one side fails its check; two valid numbers that differ belong
+    to two people, however close they are.
+    """
+    l17 = "substr(l.id_number, 1, 17)"
+    r17 = "substr(r.id_number, 1, 17)"
+    both = f"l.id_status IN {USABLE} AND r.id_status IN {USABLE}"
+    one_bad = "(l.id_status = 'bad_checksum' OR r.id_status = 'bad_checksum')"
+    no_id = f"NOT (l.id_status IN {USABLE} AND r.id_status IN {USABLE})"
+    birth_str_l = "strftime(l.birth_date, '%Y%m%d')"
+    birth_str_r = "strftime(r.birth_date, '%Y%m%d')"
+    levels = (
+        Level("id exact", f"{both} AND l.id_number = r.id_number"),
+        Level(
+            "id check character typo",
+            f"{both} AND {one_bad} AND {l17} = {r17}",
+        ),
+        Level(
+            "id one digit mistyped",
+            f"{both} AND {one_bad} AND hamming({l17}, {r17}) = 1",
+        ),
+        Level(
+            "id two digits transposed",
+            f"{both} AND {one_bad} AND hamming({l17}, {r17}) = 2 "
+            f"AND damerau_levenshtein({l17}, {r17}) = 1",
+        ),
+        Level("no id, birth date exact", f"{no_id} AND l.birth_date = r.birth_date"),
+        Level(
+            "no id, birth date one digit off",
+            f"{no_id} AND levenshtein({birth_str_l}, {birth_str_r}) = 1",
+        ),
+        Level("no id, birth date differs", f"{no_id}"),
+        Level("id different", "TRUE", rare_for_matches=True),
+    )
+    null = (
+        f"NOT (l.id_status IN {USABLE} AND r.id_status IN {USABLE}) "
+        "AND (l.birth_date IS NULL OR r.birth_date IS NULL)"
+    )
+    return Comparison(
+        "citizen_id",
+        ("id_number", "id_status", "birth_date"),
+        levels,
+        null,
+        description="citizen ID (birth date when either ID is missing)",
+    )
+
+
+def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Comparison:
+    """Chinese names: exact, homophone (same toneless pinyin), one character off, similar."""
+    lc, rc, lp, rp = _c("l", column), _c("r", column), _c("l", pinyin), _c("r", pinyin)
+    levels = (
+        Level("name exact", f"{lc} = {rc}"),
+        Level("name homophone", f"{lp} = {rp}"),
+        Level(
+            "name one character off",
+            f"length({lc}) = length({rc}) AND length({lc}) >= 2 AND levenshtein({lc}, {rc}) = 1",
+        ),
+        Level("name pinyin similar", f"jaro_winkler_similarity({lp}, {rp}) >= 0.9"),
+        Level("name differs", "TRUE"),
+    )
+    return Comparison(
+        f"{column}",
+        (column, pinyin),
+        levels,
+        f"{lc} IS NULL OR {rc} IS NULL",
+        tf_column=column,
+        description="Chinese name on characters and toneless pinyin",
+    )
+
+
+def string(column: str, thresholds: tuple[float, ...] = (0.92, 0.8), tf: bool = False) -> Comparison:
+    """Generic text: exact, then Jaro-Winkler similarity bands."""
+    lc, rc = _c("l", column), _c("r", column)
+    levels = [Level(f"{column} exact", f"{lc} = {rc}")]
+    levels += [
+        Level(f"{column} jaro-winkler >= {t}", f"jaro_winkler_similarity({lc}, {rc}) >= {t}")
+        for t in thresholds
+    ]
+    levels.append(Level(f"{column} differs", "TRUE"))
+    return Comparison(
+        column,
+        (column,),
+        tuple(levels),
+        f"{lc} IS NULL OR {rc} IS NULL",
+        tf_column=column if tf else None,
+        description=f"text {column}",
+    )
+
+
+def exact(column: str, tf: bool = False) -> Comparison:
+    lc, rc = _c("l", column), _c("r", column)
+    return Comparison(
+        column,
+        (column,),
+        (Level(f"{column} exact", f"{lc} = {rc}"), Level(f"{column} differs", "TRUE")),
+        f"{lc} IS NULL OR {rc} IS NULL",
+        tf_column=column if tf else None,
+        description=f"exact {column}",
+    )
+
+
+def edit_distance(column: str, distances: tuple[int, ...] = (1, 2), tf: bool = False) -> Comparison:
+    """Codes and numbers typed by hand: exact, then Damerau-Levenshtein distance bands."""
+    lc, rc = _c("l", column), _c("r", column)
+    levels = [Level(f"{column} exact", f"{lc} = {rc}")]
+    levels += [
+        Level(f"{column} within {d} edits", f"damerau_levenshtein({lc}, {rc}) <= {d}")
+        for d in distances
+    ]
+    levels.append(Level(f"{column} differs", "TRUE"))
+    return Comparison(
+        column,
+        (column,),
+        tuple(levels),
+        f"{lc} IS NULL OR {rc} IS NULL",
+        tf_column=column if tf else None,
+        description=f"edit distance on {column}",
+    )
+
+
+def date(column: str = "birth_date") -> Comparison:
+    lc, rc = _c("l", column), _c("r", column)
+    ls, rs = f"strftime({lc}, '%Y%m%d')", f"strftime({rc}, '%Y%m%d')"
+    levels = (
+        Level(f"{column} exact", f"{lc} = {rc}"),
+        Level(f"{column} one digit off", f"levenshtein({ls}, {rs}) = 1"),
+        Level(f"{column} same year", f"year({lc}) = year({rc})"),
+        Level(f"{column} differs", "TRUE"),
+    )
+    return Comparison(
+        column, (column,), levels, f"{lc} IS NULL OR {rc} IS NULL", description=f"date {column}"
+    )
+
+
+COMPARATORS = {
+    "citizen_id": "citizen ID with birth-date fallback (uses id_number, id_status, birth_date)",
+    "chinese_name": "Chinese name: exact, homophone, one character off, pinyin similar",
+    "string": "text: exact, then Jaro-Winkler bands (thresholds: [0.92, 0.8])",
+    "exact": "exact equality",
+    "edit_distance": "exact, then Damerau-Levenshtein bands (distances: [1, 2])",
+    "date": "date: exact, one digit off, same year",
+}
+
+
+def build(spec: dict[str, object]) -> Comparison:
+    """A comparison from its manifest form: {field, comparator, thresholds?, distances?, tf?}."""
+    comparator = str(spec.get("comparator", "string"))
+    column = str(spec.get("field", ""))
+    tf = bool(spec.get("tf", False))
+    if comparator == "citizen_id":
+        return citizen_id()
+    if comparator == "chinese_name":
+        return chinese_name(column or "name", str(spec.get("pinyin", "name_pinyin")))
+    if comparator == "string":
+        thresholds = tuple(float(t) for t in spec.get("thresholds", (0.92, 0.8)))  # type: ignore[attr-defined]
+        return string(column, thresholds, tf)
+    if comparator == "exact":
+        return exact(column, tf)
+    if comparator == "edit_distance":
+        distances = tuple(int(d) for d in spec.get("distances", (1, 2)))  # type: ignore[attr-defined]
+        return edit_distance(column, distances, tf)
+    if comparator == "date":
+        return date(column or "birth_date")
+    raise ValueError(f"unknown comparator {comparator!r}")
+
+
+def default_comparisons() -> list[Comparison]:
+    return [citizen_id(), chinese_name()]

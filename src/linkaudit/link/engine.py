@@ -1,0 +1,458 @@
+"""`link`: find every beneficiary in every department registry, in bulk SQL.
+
+Pipeline per department registry: blocking passes (counted first) → candidate pairs →
+comparison levels; then one Fellegi-Sunter model for all registries (u from random pairs, m and a
+match share per registry by EM on pattern counts), term-frequency adjusted name weights, and a
+decision per department record: the best candidate, `match` / `review` by its probability, and
+`review` when two different beneficiaries are both confident matches.
+
+Tables written: `links` (every candidate that is a department record's best, at or above the
+review threshold, with per-comparison levels and weights), `link_model` (m, u, weight per
+level; λ per registry), `link_passes` (pairs per blocking pass), `entities` (person id per
+record: the beneficiary key shared by every record of one person).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from linkaudit.config import Manifest
+from linkaudit.errors import WorkspaceError
+from linkaudit.link.blocking import (
+    DEFAULT_PASSES,
+    count_pairs_sql,
+    id_variant_pairs_sql,
+    key_column,
+    pairs_sql,
+    parse_passes,
+)
+from linkaudit.link.comparisons import Comparison, build, default_comparisons
+from linkaudit.link.model import LevelParams, Model, estimate_u, run_em
+from linkaudit.store import Workspace, quote_ident, table_name
+
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass
+class PassCount:
+    registry: str
+    name: str
+    pairs: int
+    skipped: bool
+
+
+@dataclass
+class RegistryLinks:
+    registry: str
+    records: int
+    candidates: int
+    matches: int
+    reviews: int
+    persons: int
+
+
+@dataclass
+class LinkReport:
+    registries: list[RegistryLinks] = field(default_factory=list)
+    passes: list[PassCount] = field(default_factory=list)
+    model: Model | None = None
+    weight_histogram: list[tuple[float, int]] = field(default_factory=list)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        model = self.model
+        return {
+            "registries": [r.__dict__ for r in self.registries],
+            "passes": [p.__dict__ for p in self.passes],
+            "model": None
+            if model is None
+            else {
+                "lambdas": model.lambdas,
+                "iterations": model.iterations,
+                "converged": model.converged,
+                "levels": [
+                    {
+                        "comparison": lv.comparison,
+                        "level": lv.label,
+                        "m": lv.m,
+                        "u": lv.u,
+                        "weight": round(lv.weight, 3),
+                    }
+                    for levels in model.levels
+                    for lv in levels
+                ],
+            },
+            "weight_histogram": [{"weight": w, "records": n} for w, n in self.weight_histogram],
+            "seconds": round(self.seconds, 3),
+            "warnings": self.warnings,
+        }
+
+
+def comparisons_for(manifest: Manifest) -> list[Comparison]:
+    specs = manifest.linkage.comparisons
+    return default_comparisons() if not specs else [build(s) for s in specs]
+
+
+def _side_view(ws: Workspace, table: str, needed: set[str]) -> str:
+    """A subquery exposing every needed column, NULL where the registry lacks it."""
+    have = set(ws.columns(table))
+    cols = ["_key"] + [
+        quote_ident(c) if c in have else f"NULL AS {quote_ident(c)}" for c in sorted(needed)
+    ]
+    return f"(SELECT {', '.join(cols)} FROM {quote_ident(table)})"
+
+
+def _needed_columns(comparisons: list[Comparison]) -> set[str]:
+    cols: set[str] = set()
+    for c in comparisons:
+        cols.update(c.columns)
+        if c.tf_column:
+            cols.add(c.tf_column)
+    return cols
+
+
+def link_workspace(
+    manifest: Manifest, progress: Progress | None = None, ws: Workspace | None = None
+) -> LinkReport:
+    own = ws is None
+    ws = ws or Workspace(manifest.database)
+    try:
+        return _link(ws, manifest, progress)
+    finally:
+        if own:
+            ws.close()
+
+
+def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkReport:
+    started = time.perf_counter()
+    report = LinkReport()
+    cfg = manifest.linkage
+    ben = manifest.beneficiaries
+    left = table_name("reg", ben.name)
+    if not ws.has_table(left):
+        raise WorkspaceError(
+            f"{manifest.database}: registry {ben.name!r} is not loaded",
+            hint="run `linkaudit load MANIFEST` first",
+        )
+    sources = [r for r in manifest.sources if ws.has_table(table_name("reg", r.name))]
+    missing = [r.name for r in manifest.sources if r not in sources]
+    if missing:
+        raise WorkspaceError(
+            f"{manifest.database}: registries not loaded: {', '.join(missing)}",
+            hint="run `linkaudit load MANIFEST` first",
+        )
+    comparisons = comparisons_for(manifest)
+    passes = parse_passes(cfg.blocking if cfg.blocking is not None else DEFAULT_PASSES)
+    needed = _needed_columns(comparisons) | {"id_number", "id_status"}
+    for p in passes:
+        needed.update(key_column(k) for k in p.keys)
+    level_cols = [f"g{i}" for i in range(len(comparisons))]
+    steps = len(sources) + 2
+    lview = _side_view(ws, left, needed)
+
+    # 1. Candidates and comparison levels, per department registry.
+    for i, reg in enumerate(sources):
+        if progress:
+            progress(reg.name, "blocking", i, steps)
+        right = table_name("reg", reg.name)
+        rview = _side_view(ws, right, needed)
+        selects = []
+        for j, p in enumerate(passes):
+            if p.is_id_variants:
+                sql = id_variant_pairs_sql(left, right)
+                pairs = int(ws.scalar(f"SELECT count(*) FROM ({sql})"))
+                report.passes.append(PassCount(reg.name, p.name, pairs, False))
+                selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({sql})")
+                continue
+            if any(key_column(k) not in ws.columns(t) for k in p.keys for t in (left, right)):
+                continue  # a pass on a field one side lacks finds nothing
+            pairs = int(ws.scalar(count_pairs_sql(p, left, right)))
+            skipped = pairs > cfg.max_block_pairs
+            report.passes.append(PassCount(reg.name, p.name, pairs, skipped))
+            if skipped:
+                report.warnings.append(
+                    f"{reg.name}: blocking pass '{p.name}' would produce {pairs:,} pairs "
+                    f"(limit linkage.max_block_pairs = {cfg.max_block_pairs:,}); skipped"
+                )
+                continue
+            selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({pairs_sql(p, left, right)})")
+        cand = "\nUNION ALL\n".join(selects) if selects else (
+            "SELECT NULL::VARCHAR AS l_key, NULL::VARCHAR AS r_key, 0 AS pass WHERE FALSE"
+        )
+        levels_sql = ", ".join(
+            f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons)
+        )
+        tf_sql = ", ".join(
+            f"l.{quote_ident(c.tf_column)} AS tf{k}" for k, c in enumerate(comparisons) if c.tf_column
+        )
+        ws.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE cmp_{reg.name} AS
+            WITH cand AS (
+                SELECT l_key, r_key, min(pass) AS pass FROM ({cand}) GROUP BY l_key, r_key
+            )
+            SELECT c.l_key, c.r_key, c.pass, {levels_sql}{', ' + tf_sql if tf_sql else ''}
+            FROM cand c
+            JOIN {lview} l ON l._key = c.l_key
+            JOIN {rview} r ON r._key = c.r_key
+            """
+        )
+
+    # 2. u from random pairs across all department registries.
+    if progress:
+        progress("", "estimating model", len(sources), steps)
+    level_counts = [np.zeros(len(c.levels)) for c in comparisons]
+    n_left = int(ws.scalar(f"SELECT count(*) FROM {quote_ident(left)}"))
+    per_source = max(cfg.u_sample_pairs // max(len(sources), 1), 1000)
+    side = max(int(math.sqrt(per_source)), 30)
+    for reg in sources:
+        right = table_name("reg", reg.name)
+        rview = _side_view(ws, right, needed)
+        lv = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
+        counts = ws.query_pl(
+            f"""
+            SELECT {', '.join(level_cols)}, count(*) AS n FROM (
+              SELECT {lv} FROM
+                (SELECT * FROM {lview} USING SAMPLE reservoir({min(side, n_left)} ROWS) REPEATABLE ({cfg.seed})) l,
+                (SELECT * FROM {rview} USING SAMPLE reservoir({side} ROWS) REPEATABLE ({cfg.seed})) r
+            ) GROUP BY ALL
+            """
+        )
+        for k in range(len(comparisons)):
+            g = counts.get_column(f"g{k}")
+            n = counts.get_column("n")
+            for level, cnt in zip(g.to_list(), n.to_list(), strict=True):
+                if level is not None:
+                    level_counts[k][int(level)] += cnt
+    u = estimate_u(level_counts)
+
+    # 3. m and λ by EM on comparison patterns.
+    pattern_union = "\nUNION ALL\n".join(
+        f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
+        f"FROM cmp_{reg.name} GROUP BY ALL"
+        for reg in sources
+    )
+    group_names = [r.name for r in sources]
+    if sources:
+        pats = ws.query_pl(pattern_union)
+    else:
+        pats = pl.DataFrame()
+    if pats.height:
+        patterns = np.column_stack(
+            [pats.get_column(c).fill_null(-1).to_numpy().astype(int) for c in level_cols]
+        )
+        counts_arr = pats.get_column("n").to_numpy().astype(float)
+        groups = np.array([group_names.index(g) for g in pats.get_column("registry").to_list()])
+        rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
+        m, lambdas, iters, converged, history = run_em(
+            patterns, counts_arr, groups, group_names, u, rare
+        )
+    else:
+        m = [np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
+        lambdas, iters, converged, history = {g: 0.5 for g in group_names}, 0, True, []
+    model = Model(
+        levels=[
+            [
+                LevelParams(c.name, i, lvl.label, float(m[k][i]), float(u[k][i]))
+                for i, lvl in enumerate(c.levels)
+            ]
+            for k, c in enumerate(comparisons)
+        ],
+        lambdas=lambdas,
+        iterations=iters,
+        converged=converged,
+        history=history,
+    )
+    report.model = model
+    _store_model(ws, model)
+
+    # 4. Term frequencies for tf-adjusted comparisons (over every loaded record).
+    tf_tables = {}
+    for k, c in enumerate(comparisons):
+        if not c.tf_column:
+            continue
+        parts = [
+            f"SELECT {quote_ident(c.tf_column)} AS v FROM {quote_ident(t)}"
+            for t in [left] + [table_name("reg", r.name) for r in sources]
+            if c.tf_column in ws.columns(t)
+        ]
+        ws.execute(
+            f"CREATE OR REPLACE TEMP TABLE tf{k} AS SELECT v, count(*) / sum(count(*)) OVER () AS tf "
+            f"FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL GROUP BY v"
+        )
+        tf_tables[k] = f"tf{k}"
+
+    # 5. Score, pick the best candidate per department record, decide.
+    ws.execute(
+        "CREATE OR REPLACE TABLE links (registry VARCHAR, record_key VARCHAR, person_key VARCHAR, "
+        "match_weight DOUBLE, match_probability DOUBLE, decision VARCHAR, pass VARCHAR, "
+        "candidates INTEGER, "
+        + ", ".join(f"level_{c.name} VARCHAR, weight_{c.name} DOUBLE" for c in comparisons)
+        + ", weight_prior DOUBLE)"
+    )
+    hist_parts = []
+    for i, reg in enumerate(sources):
+        if progress:
+            progress(reg.name, "scoring", len(sources) + 1, steps)
+        _score_registry(ws, reg.name, left, comparisons, model, tf_tables, passes, cfg)
+        hist_parts.append(reg.name)
+        records = int(ws.scalar(f"SELECT count(*) FROM {quote_ident(table_name('reg', reg.name))}"))
+        cand_n = int(ws.scalar(f"SELECT count(*) FROM cmp_{reg.name}"))
+        row = ws.fetchone(
+            "SELECT count(*) FILTER (decision = 'match'), count(*) FILTER (decision = 'review'), "
+            "count(DISTINCT person_key) FILTER (decision = 'match') FROM links WHERE registry = ?",
+            [reg.name],
+        )
+        assert row is not None
+        report.registries.append(
+            RegistryLinks(reg.name, records, cand_n, int(row[0]), int(row[1]), int(row[2]))
+        )
+    report.weight_histogram = _weight_histogram(ws, sources)
+    _build_entities(ws, left, sources)
+    if progress:
+        progress("", "done", steps, steps)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _store_model(ws: Workspace, model: Model) -> None:
+    rows = [
+        (lv.comparison, lv.level, lv.label, lv.m, lv.u, lv.weight)
+        for levels in model.levels
+        for lv in levels
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "comparison": pl.Utf8,
+            "level": pl.Int64,
+            "label": pl.Utf8,
+            "m": pl.Float64,
+            "u": pl.Float64,
+            "weight": pl.Float64,
+        },
+        orient="row",
+    )
+    ws.write_table("link_model", frame)
+    ws.write_table(
+        "link_lambda",
+        pl.DataFrame(
+            {"registry": list(model.lambdas), "lambda": list(model.lambdas.values())},
+            schema={"registry": pl.Utf8, "lambda": pl.Float64},
+        ),
+    )
+
+
+def _case(values: list[str], expr: str) -> str:
+    whens = " ".join(f"WHEN {i} THEN {v}" for i, v in enumerate(values))
+    return f"CASE {expr} {whens} END"
+
+
+def _score_registry(
+    ws: Workspace,
+    registry: str,
+    left: str,
+    comparisons: list[Comparison],
+    model: Model,
+    tf_tables: dict[int, str],
+    passes: list,  # type: ignore[type-arg]
+    cfg,  # type: ignore[no-untyped-def]
+) -> None:
+    weight_exprs = []
+    level_exprs = []
+    joins = []
+    for k, c in enumerate(comparisons):
+        params = model.levels[k]
+        weights = [f"{lv.weight!r}" for lv in params]
+        w = _case(weights, f"g{k}")
+        if k in tf_tables:
+            # Agreement on a common value counts less: u of the exact level is the value's share.
+            m0 = params[0].m
+            joins.append(f"LEFT JOIN {tf_tables[k]} t{k} ON t{k}.v = s.tf{k}")
+            w = (
+                f"CASE WHEN g{k} = 0 THEN log2({m0!r} / greatest(coalesce(t{k}.tf, {params[0].u!r}), 1e-9)) "
+                f"ELSE {w} END"
+            )
+        weight_exprs.append(f"coalesce({w}, 0.0) AS w{k}")
+        labels = [f"'{lv.label}'" for lv in params]
+        level_exprs.append(f"{_case(labels, f'g{k}')} AS lvl{k}")
+    prior = model.prior_weight(registry)
+    total = " + ".join(f"w{k}" for k in range(len(comparisons))) + f" + {prior!r}"
+    pass_names = _case([f"'{p.name}'" for p in passes], "pass")
+    t_match, t_review = cfg.match_threshold, cfg.review_threshold
+    cols = ", ".join(
+        f"lvl{k} AS level_{c.name}, w{k} AS weight_{c.name}" for k, c in enumerate(comparisons)
+    )
+    ws.execute(
+        f"""
+        INSERT INTO links
+        WITH scored AS (
+            SELECT s.l_key, s.r_key, s.pass, {', '.join(weight_exprs)}, {', '.join(level_exprs)}
+            FROM cmp_{registry} s {' '.join(joins)}
+        ),
+        weighted AS (
+            SELECT *, {total} AS mw, 1.0 / (1.0 + pow(2.0, -({total}))) AS p FROM scored
+        ),
+        ranked AS (
+            SELECT w.*, l.id_number AS l_id,
+                   row_number() OVER (PARTITION BY r_key ORDER BY mw DESC, l_key) AS rk,
+                   count(*) OVER (PARTITION BY r_key) AS n_cand
+            FROM weighted w JOIN {quote_ident(left)} l ON l._key = w.l_key
+        ),
+        rivals AS (
+            -- A second confident candidate who is a different person makes the link ambiguous.
+            SELECT a.r_key, bool_or(b.p >= {t_match!r} AND (a.l_id IS NULL OR b.l_id IS NULL
+                                 OR a.l_id <> b.l_id)) AS ambiguous
+            FROM ranked a JOIN ranked b ON a.r_key = b.r_key AND b.rk > 1
+            WHERE a.rk = 1 AND a.p >= {t_review!r}
+            GROUP BY a.r_key
+        )
+        SELECT '{registry}', r.r_key, r.l_key, r.mw, r.p,
+               CASE WHEN r.p >= {t_match!r} AND NOT coalesce(v.ambiguous, FALSE) THEN 'match'
+                    ELSE 'review' END,
+               {pass_names}, r.n_cand, {cols}, {prior!r}
+        FROM ranked r LEFT JOIN rivals v USING (r_key)
+        WHERE r.rk = 1 AND r.p >= {t_review!r}
+        ORDER BY r.r_key
+        """
+    )
+
+
+def _weight_histogram(ws: Workspace, sources: list) -> list[tuple[float, int]]:  # type: ignore[type-arg]
+    if not sources:
+        return []
+    rows = ws.fetchall(
+        "SELECT floor(match_weight / 5) * 5 AS b, count(*) FROM links GROUP BY b ORDER BY b"
+    )
+    return [(float(b), int(n)) for b, n in rows]
+
+
+def _build_entities(ws: Workspace, left: str, sources: list) -> None:  # type: ignore[type-arg]
+    """person_id per record: beneficiaries sharing a valid ID are one person (lowest key)."""
+    parts = [
+        f"""
+        SELECT 'beneficiaries' AS registry, _key AS record_key,
+               CASE WHEN id_status IN ('valid', 'upgraded_15')
+                    THEN min(_key) OVER (PARTITION BY id_number, id_status IN ('valid', 'upgraded_15'))
+                    ELSE _key END AS person_id
+        FROM {quote_ident(left)}
+        """
+    ]
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE _ben_entities AS {parts[0]}")
+    ws.execute(
+        """
+        CREATE OR REPLACE TABLE entities AS
+        SELECT registry, record_key, person_id FROM _ben_entities
+        UNION ALL
+        SELECT k.registry, k.record_key, e.person_id
+        FROM links k JOIN _ben_entities e ON e.record_key = k.person_key
+        WHERE k.decision = 'match'
+        """
+    )

@@ -1,0 +1,103 @@
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkaudit.normalize import SURNAME_READINGS, normalize_name, normalize_names, pinyin_key
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("劉 德華", "刘德华"),
+        ("韋國榮", "韦国荣"),
+        ("Ａ\u3000Ｂ", "AB"),
+        ("阿依古丽•买买提", "阿依古丽·买买提"),
+        ("阿依古丽．买买提", "阿依古丽·买买提"),
+        ("阿依古丽.买买提", "阿依古丽·买买提"),
+        ("阿依古丽・买买提", "阿依古丽·买买提"),
+        ("阿依古丽 · 买买提", "阿依古丽·买买提"),
+        ("王.李.张.赵", "王·李·张·赵"),
+        ("A.B", "A.B"),  # a dot between Latin letters is left alone
+        ("\u200b李\u00a0四\t", "李四"),
+        ("陸藍", "陆蓝"),
+        (None, None),
+        ("", None),
+        ("   ", None),
+        ("\u3000", None),
+    ],
+)
+def test_normalize_name_table(raw: str | None, expected: str | None) -> None:
+    assert normalize_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("韦小宝", "wei xiao bao"),
+        ("曾小明", "zeng xiao ming"),
+        ("单雄", "shan xiong"),
+        ("覃", "qin"),
+        ("小曾", "xiao ceng"),  # the surname reading applies to the first character only
+        ("绿", "lv"),
+        ("阿依古丽·买买提", "a yi gu li mai mai ti"),
+        ("AB", "a b"),
+        ("·", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_pinyin_key_table(name: str | None, key: str | None) -> None:
+    assert pinyin_key(name) == key
+
+
+def test_homophones_share_a_key() -> None:
+    assert pinyin_key("韦") == pinyin_key("维") == "wei"
+    assert pinyin_key(normalize_name("韋小寶")) == pinyin_key("维小宝")
+
+
+def test_surname_table_is_used() -> None:
+    for surname, reading in SURNAME_READINGS.items():
+        key = pinyin_key(surname + "明")
+        assert key is not None and key.split(" ")[0] == reading
+
+
+# Traditional characters, homophones, dots, full-width letters, every kind of space, and a
+# few characters NFKC composes across (combining accent, Hangul jamo).
+_ALPHABET = (
+    "刘德华劉國華韋韦维陸陆藍蓝曾单覃尉乐长重小明宝"
+    "·•．・‧∙⋅.ＡＢａｂAb1１ \u3000\u00a0\u200b\t"
+    "e\u0301\u1100\u1161"
+)
+_names = st.text(alphabet=_ALPHABET, max_size=8)
+
+
+@given(st.lists(st.one_of(st.none(), _names), max_size=30))
+def test_bulk_agrees_with_scalar(values: list[str | None]) -> None:
+    frame = normalize_names(pl.Series(values, dtype=pl.Utf8))
+    expected = [(normalize_name(v), pinyin_key(normalize_name(v))) for v in values]
+    assert list(frame.iter_rows()) == expected
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=20))
+def test_bulk_agrees_with_scalar_any_text(values: list[str | None]) -> None:
+    frame = normalize_names(pl.Series(values, dtype=pl.Utf8))
+    assert frame.get_column("name_norm").to_list() == [normalize_name(v) for v in values]
+
+
+@given(_names)
+def test_normalize_name_idempotent(value: str) -> None:
+    once = normalize_name(value)
+    assert normalize_name(once) == once
+
+
+def test_bulk_edge_cases() -> None:
+    empty = normalize_names(pl.Series("n", [], dtype=pl.Utf8))
+    assert empty.schema == pl.Schema({"name_norm": pl.Utf8, "name_pinyin": pl.Utf8})
+    assert empty.height == 0
+    nulls = normalize_names(pl.Series("n", [None, None]))
+    assert nulls.rows() == [(None, None), (None, None)]
+    blanks = normalize_names(pl.Series("n", ["", " ", "·"]))
+    assert blanks.rows() == [(None, None), (None, None), ("·", None)]
+    repeated = normalize_names(pl.Series("n", ["劉德華", None, "劉 德華", "刘德华"]))
+    assert repeated.get_column("name_norm").to_list() == ["刘德华", None, "刘德华", "刘德华"]
