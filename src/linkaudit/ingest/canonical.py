@@ -2,7 +2,8 @@
 
 Canonical columns of every `reg_<registry>` table:
   _row, _key, [household], name_raw, name, name_pinyin, id_raw, id_number, id_status,
-  id_birth_date, id_sex, id_region, birth_date, sex, address, then every other mapped field,
+  id_birth_date, id_sex, id_region, id_usable, id_suspect, birth_date, sex, address, then every
+  other mapped field,
   parsed by its type (date, amount, int, text).
 Rows whose required values cannot be read are returned separately as quarantine entries
 (registry, file, row, column, reason); they never vanish silently.
@@ -148,6 +149,18 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
         out["id_birth_date"] = pl.Series("id_birth_date", [None] * n, dtype=pl.Date)
         out["id_sex"] = null_text.alias("id_sex")
         out["id_region"] = null_text.alias("id_region")
+
+    # Derived for linkage: an 18-character number is usable even when its check fails or its
+    # date is impossible (a transposition inside the birth date gives one); such a number is
+    # 'suspect' and may be a typo of another.
+    shaped = out["id_number"].str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
+    status = out["id_status"]
+    out["id_usable"] = (
+        status.is_in(["valid", "upgraded_15", "bad_checksum"]) | ((status == "malformed") & shaped)
+    ).alias("id_usable")
+    out["id_suspect"] = (
+        (status == "bad_checksum") | ((status == "malformed") & shaped)
+    ).alias("id_suspect")
 
     # Identity: birth date (the field when given, else from the ID), sex, address.
     if "birth_date" in fields:

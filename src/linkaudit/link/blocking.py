@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from linkaudit.link.comparisons import USABLE
 from linkaudit.store import quote_ident
 
 ID_VARIANTS = "id_variants"
@@ -73,7 +72,7 @@ def parse_passes(specs: list[str | list[str]]) -> list[BlockingPass]:
 def _where_usable(side: str, keys: tuple[str, ...]) -> str:
     conds = [f"{_key_sql(k, side)} IS NOT NULL" for k in keys]
     if any(key_column(k) == "id_number" for k in keys):
-        conds.append(f"{side}.id_status IN {USABLE}")
+        conds.append(f"{side}.id_usable")
     return " AND ".join(conds)
 
 
@@ -107,12 +106,12 @@ def _variants_sql(table: str) -> str:
     return f"""
         SELECT _key, substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v17
         FROM {t}, range(1, 18) p(pos), range(0, 10) dd(d)
-        WHERE id_status = 'bad_checksum'
+        WHERE id_suspect
         UNION
         SELECT _key, substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
                || substr(id_number, pos, 1) || substr(id_number, pos + 2, 16 - pos) AS v17
         FROM {t}, range(1, 17) p(pos)
-        WHERE id_status = 'bad_checksum'
+        WHERE id_suspect
     """
 
 
@@ -122,9 +121,9 @@ def id_variant_pairs_sql(left: str, right: str) -> str:
     return f"""
         SELECT v._key AS l_key, r._key AS r_key
         FROM ({_variants_sql(left)}) v JOIN {rt} r ON substr(r.id_number, 1, 17) = v.v17
-        WHERE r.id_status IN {USABLE}
+        WHERE r.id_usable
         UNION
         SELECT l._key AS l_key, v._key AS r_key
         FROM ({_variants_sql(right)}) v JOIN {lt} l ON substr(l.id_number, 1, 17) = v.v17
-        WHERE l.id_status IN {USABLE}
+        WHERE l.id_usable
     """

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from linkaudit.store import quote_ident
 
-#: ID statuses with a usable 18-character number (typos included: the checksum flags them).
-USABLE = "('valid', 'upgraded_15', 'bad_checksum')"
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,9 @@ def citizen_id() -> Comparison:
     """
     l17 = "substr(l.id_number, 1, 17)"
     r17 = "substr(r.id_number, 1, 17)"
-    both = f"l.id_status IN {USABLE} AND r.id_status IN {USABLE}"
-    one_bad = "(l.id_status = 'bad_checksum' OR r.id_status = 'bad_checksum')"
-    no_id = f"NOT (l.id_status IN {USABLE} AND r.id_status IN {USABLE})"
+    both = "l.id_usable AND r.id_usable"
+    one_bad = "(l.id_suspect OR r.id_suspect)"
+    no_id = "NOT (l.id_usable AND r.id_usable)"
     birth_str_l = "strftime(l.birth_date, '%Y%m%d')"
     birth_str_r = "strftime(r.birth_date, '%Y%m%d')"
     levels = (
@@ -90,16 +88,26 @@ def citizen_id() -> Comparison:
         Level("id different", "TRUE", rare_for_matches=True),
     )
     null = (
-        f"NOT (l.id_status IN {USABLE} AND r.id_status IN {USABLE}) "
+        "NOT (l.id_usable AND r.id_usable) "
         "AND (l.birth_date IS NULL OR r.birth_date IS NULL)"
     )
     return Comparison(
         "citizen_id",
-        ("id_number", "id_status", "birth_date"),
+        ("id_number", "id_usable", "id_suspect", "birth_date"),
         levels,
         null,
         description="citizen ID (birth date when either ID is missing)",
     )
+
+
+_MAX_NAME = 8
+
+
+def _char_mismatches(a: str, b: str) -> str:
+    """Positions where two equal-length names differ, counted on characters (DuckDB's
+    levenshtein counts UTF-8 bytes, so one Chinese character would count as up to three)."""
+    terms = [f"(substr({a}, {i}, 1) <> substr({b}, {i}, 1))::INT" for i in range(1, _MAX_NAME + 1)]
+    return "(" + " + ".join(terms) + ")"
 
 
 def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Comparison:
@@ -110,7 +118,8 @@ def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Compariso
         Level("name homophone", f"{lp} = {rp}"),
         Level(
             "name one character off",
-            f"length({lc}) = length({rc}) AND length({lc}) >= 2 AND levenshtein({lc}, {rc}) = 1",
+            f"length({lc}) = length({rc}) AND length({lc}) BETWEEN 2 AND {_MAX_NAME} "
+            f"AND {_char_mismatches(lc, rc)} = 1",
         ),
         Level("name pinyin similar", f"jaro_winkler_similarity({lp}, {rp}) >= 0.9"),
         Level("name differs", "TRUE"),

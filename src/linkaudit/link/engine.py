@@ -150,7 +150,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         )
     comparisons = comparisons_for(manifest)
     passes = parse_passes(cfg.blocking if cfg.blocking is not None else DEFAULT_PASSES)
-    needed = _needed_columns(comparisons) | {"id_number", "id_status"}
+    needed = _needed_columns(comparisons) | {"id_number", "id_status", "id_usable", "id_suspect"}
     for p in passes:
         needed.update(key_column(k) for k in p.keys)
     level_cols = [f"g{i}" for i in range(len(comparisons))]
@@ -257,6 +257,20 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     else:
         m = [np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
         lambdas, iters, converged, history = {g: 0.5 for g in group_names}, 0, True, []
+    # Score with the prior of a *random* pair (Splink's λ): u came from random pairs, and a
+    # candidate pair already agrees on its blocking keys, so the share of matches among
+    # candidates would count that agreement twice.
+    n_right = {
+        r.name: int(ws.scalar(f"SELECT count(*) FROM {quote_ident(table_name('reg', r.name))}"))
+        for r in sources
+    }
+    n_cand = {
+        r.name: int(ws.scalar(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources
+    }
+    lambdas = {
+        name: min(max(lam * n_cand[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
+        for name, lam in lambdas.items()
+    }
     model = Model(
         levels=[
             [
