@@ -15,7 +15,7 @@ import polars as pl
 from linkaudit.sample import _pools
 from linkaudit.sample._chars import char_tables
 from linkaudit.sample._plan import BUSINESS, CAR, HOUSING, PAYROLL, Plan
-from linkaudit.sample._population import VILLAGES, People, Register
+from linkaudit.sample._population import VILLAGE_TOWNSHIP, VILLAGES, People, Register
 
 TOWNSHIP_NAMES = np.array([t for t, _ in _pools.TOWNSHIPS])
 TOWNSHIP_SHORT = np.array([t.removesuffix("瑶族乡").removesuffix("镇").removesuffix("乡") for t in TOWNSHIP_NAMES])
@@ -128,8 +128,6 @@ def market_street(rng: np.random.Generator, township: np.ndarray) -> pl.Series:
 
 def random_villages(rng: np.random.Generator, n: int, exclude_seat: bool) -> tuple[np.ndarray, np.ndarray]:
     """Random (township, village) pairs, optionally outside the county seat."""
-    from linkaudit.sample._population import VILLAGE_TOWNSHIP
-
     allowed = np.flatnonzero(VILLAGE_TOWNSHIP != SEAT) if exclude_seat else np.arange(len(VILLAGES))
     village = allowed[rng.integers(0, len(allowed), n)]
     return VILLAGE_TOWNSHIP[village], village
@@ -441,7 +439,9 @@ def deaths(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     pool = cast.others
     age = cast.people.age()[pool]
     weight = np.where(age >= 50, np.exp((age - 50) / 15.0), 0.05)
-    others = rng.choice(pool, size=min(count, len(pool)), replace=False, p=weight / weight.sum())
+    # Weighted sampling without replacement (Efraimidis-Spirakis): the largest log(u)/w win.
+    keys = np.log(rng.random(len(pool))) / weight
+    others = pool[np.argsort(-keys, kind="stable")[: min(count, len(pool))]]
     low = np.maximum(cast.people.birth[others] + 1, np.datetime64("2013-01-01"))
     rows.append(others)
     dates.append(dates_between(rng, low, "2016-03-31", len(others)))

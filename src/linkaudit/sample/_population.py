@@ -306,7 +306,8 @@ def build_others(rng: np.random.Generator, count: int) -> People:
 
 
 def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> None:
-    """Redraw sequence numbers (keeping sex) until every ID body is unique; rows < fixed stay."""
+    """Redraw sequence numbers (keeping sex) until every ID body is unique; rows < fixed stay
+    (and may collide with each other)."""
     for _ in range(100):
         codes = people.codes()
         order = np.argsort(codes, kind="stable")
@@ -314,10 +315,11 @@ def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> Non
         ranked = np.where(order < fixed, -1, order)
         sorted_codes = codes[order]
         same = np.flatnonzero(sorted_codes[1:] == sorted_codes[:-1])
-        if not len(same):
-            return
+        # Pairs of fixed rows (the planted duplicate registrations) are meant to collide.
         clash = np.maximum(ranked[same], ranked[same + 1])
         clash = np.unique(clash[clash >= 0])
+        if not len(clash):
+            return
         people.seq[clash] = sequences(rng, people.male[clash])
     raise RuntimeError("could not make ID numbers unique")
 

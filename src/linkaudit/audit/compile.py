@@ -1,0 +1,218 @@
+"""Rule conditions → DuckDB SQL, parsed with sqlglot and restricted to plain expressions.
+
+Only an allow-list of expression kinds passes: comparisons, boolean logic, arithmetic, CASE,
+casts, string and date functions. Statements, subqueries, table functions (read_csv, ...),
+and anything else are rejected with the offending part named. Column names are checked
+against the registry's canonical fields; `$name` parameters are replaced by literals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from linkaudit.config import Manifest, RegistryConfig
+
+#: Columns every loaded registry has (see ingest.canonical).
+BASE_COLUMNS = (
+    "_key",
+    "_row",
+    "name",
+    "name_raw",
+    "name_pinyin",
+    "id_number",
+    "id_status",
+    "id_birth_date",
+    "id_sex",
+    "id_region",
+    "id_usable",
+    "id_suspect",
+    "birth_date",
+    "sex",
+    "address",
+)
+
+_ALLOWED_NAMES = (
+    "Column Identifier Literal Boolean Null Paren And Or Not Xor EQ NEQ GT GTE LT LTE Is In "
+    "Between Like ILike Add Sub Mul Div IntDiv Mod Neg Case If Coalesce Cast TryCast DataType "
+    "DataTypeParam Lower Upper Trim Substring Length Concat DPipe StrPosition Year Month Day "
+    "Extract Var Abs Round Floor Ceil DateDiff DateAdd DateSub Interval CurrentDate Tuple Array "
+    "Bracket Placeholder RegexpLike StartsWith Contains Least Greatest Nullif Left Right "
+    "TsOrDsToDate StrToDate Date DateTrunc Unit Filter Distinct"
+)
+_AGGREGATE_NAMES = "Sum Count Max Min Avg Star"
+_ALLOWED_FUNCTIONS = frozenset(
+    {
+        "contains",
+        "starts_with",
+        "ends_with",
+        "suffix",
+        "prefix",
+        "regexp_matches",
+        "strftime",
+        "date_diff",
+        "datediff",
+        "year",
+        "month",
+        "day",
+        "length",
+        "left",
+        "right",
+        "age",
+    }
+)
+
+
+def _classes(names: str) -> tuple[type[exp.Expression], ...]:
+    return tuple(c for n in names.split() if isinstance(c := getattr(exp, n, None), type))
+
+
+ALLOWED = _classes(_ALLOWED_NAMES)
+AGGREGATES = _classes(_AGGREGATE_NAMES)
+
+
+class ConditionError(ValueError):
+    """A condition that is not a plain, allowed expression; the message names the part."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a condition may refer to: the record's columns (unqualified) and `person.` ones."""
+
+    record_columns: frozenset[str]
+    person_columns: frozenset[str]
+    record_alias: str  # SQL alias of the record table
+    person_alias: str  # SQL alias of the beneficiary table
+    record_registry: str
+    person_registry: str
+
+
+def registry_columns(reg: RegistryConfig) -> frozenset[str]:
+    cols = set(BASE_COLUMNS) | set(reg.fields)
+    if reg.household:
+        cols.add("household")
+    return frozenset(cols)
+
+
+def literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, list | tuple):
+        return exp.Tuple(expressions=[literal(v) for v in value])
+    return exp.Literal.string(str(value))
+
+
+def _lookup_case(table: dict[Any, Any], key: exp.Expression) -> exp.Expression:
+    case = exp.Case(this=key.copy())
+    for k, v in sorted(table.items(), key=lambda kv: str(kv[0])):
+        case = case.when(literal(k), literal(v))
+    return case
+
+
+def compile_condition(
+    text: str,
+    scope: Scope,
+    params: dict[str, Any],
+    as_of: dt.date,
+    allow_aggregates: bool = False,
+) -> str:
+    """Parse, check and rewrite a condition; return DuckDB SQL. Raises ConditionError."""
+    try:
+        trees = sqlglot.parse(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        first = exc.errors[0]["description"] if exc.errors else str(exc)
+        raise ConditionError(f"cannot parse condition: {first}") from None
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise ConditionError("a condition must be one expression, not several statements (';')")
+    tree = trees[0]
+    allowed = ALLOWED + (AGGREGATES if allow_aggregates else ())
+    for node in tree.walk():
+        if isinstance(node, exp.Anonymous):
+            if str(node.name).lower() not in _ALLOWED_FUNCTIONS:
+                raise ConditionError(f"function {node.name}() is not allowed")
+            continue
+        if not isinstance(node, allowed):
+            what = node.sql(dialect="duckdb")[:60] or type(node).__name__
+            kind = type(node).__name__
+            if isinstance(node, exp.Query | exp.Subquery):
+                reason = "subqueries are not allowed"
+            elif isinstance(node, AGGREGATES):
+                reason = "aggregates are only allowed in aggregate.having"
+            elif isinstance(node, exp.Func):
+                reason = "this function is not allowed"
+            else:
+                reason = "not an allowed expression"
+            raise ConditionError(f"{reason}: `{what}` ({kind})")
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Placeholder):
+            name = node.args["field"].name
+            value = _param(name, params)
+            if not isinstance(value, list | tuple):
+                raise ConditionError(f"parameter ${name} used with IN must be a list")
+            node.set("field", None)
+            node.set("expressions", [literal(v) for v in value])
+            return node
+        if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Placeholder):
+            name = node.this.name
+            value = _param(name, params)
+            if not isinstance(value, dict) or len(node.expressions) != 1:
+                raise ConditionError(f"${name}[...] needs a table parameter (a mapping)")
+            return _lookup_case(value, node.expressions[0])
+        if isinstance(node, exp.Placeholder):
+            return literal(_param(node.name, params))
+        if isinstance(node, exp.Column):
+            table = node.table
+            name = node.name
+            if not table and name.lower() == "as_of":
+                return literal(as_of)
+            if table in ("", None):
+                if name not in scope.record_columns:
+                    raise ConditionError(
+                        f"unknown field `{name}` in registry {scope.record_registry!r} "
+                        f"(fields: {', '.join(sorted(c for c in scope.record_columns if not c.startswith('_')))})"
+                    )
+                return exp.column(name, table=scope.record_alias, quoted=True)
+            if table == "person":
+                if name not in scope.person_columns:
+                    raise ConditionError(
+                        f"unknown field `person.{name}` in registry {scope.person_registry!r}"
+                    )
+                return exp.column(name, table=scope.person_alias, quoted=True)
+            raise ConditionError(f"unknown qualifier `{table}.` (use a field name, or person.field)")
+        return node
+
+    rewritten = tree.transform(rewrite)
+    return rewritten.sql(dialect="duckdb")
+
+
+def _param(name: str, params: dict[str, Any]) -> Any:
+    if name not in params:
+        raise ConditionError(
+            f"parameter ${name} is not defined (add it to the rule's or the manifest's parameters)"
+        )
+    return params[name]
+
+
+def rule_scope(manifest: Manifest, registry: str) -> Scope:
+    ben = manifest.beneficiaries
+    reg = manifest.registries[registry]
+    return Scope(
+        record_columns=registry_columns(reg),
+        person_columns=registry_columns(ben),
+        record_alias="b" if registry == ben.name else "r",
+        person_alias="b",
+        record_registry=registry,
+        person_registry=ben.name,
+    )
