@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import POVERTY_REG, run, write_manifest
 
+from conftest import POVERTY_REG, run, write_manifest
 from linkaudit.config import load_manifest
 from linkaudit.errors import ManifestError
 

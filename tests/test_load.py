@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+
 from conftest import (
     POVERTY_REG,
     POVERTY_ROWS,
@@ -17,7 +18,6 @@ from conftest import (
     write_manifest,
     write_two_sheet_xlsx,
 )
-
 from linkaudit import load_manifest, load_workspace
 
 

@@ -119,14 +119,8 @@ def _lookup_case(table: dict[Any, Any], key: exp.Expression) -> exp.Expression:
     return case
 
 
-def compile_condition(
-    text: str,
-    scope: Scope,
-    params: dict[str, Any],
-    as_of: dt.date,
-    allow_aggregates: bool = False,
-) -> str:
-    """Parse, check and rewrite a condition; return DuckDB SQL. Raises ConditionError."""
+def parse_checked(text: str, allow_aggregates: bool = False) -> exp.Expression:
+    """Parse a condition and check every node against the allow-list. Raises ConditionError."""
     try:
         trees = sqlglot.parse(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
@@ -154,6 +148,18 @@ def compile_condition(
             else:
                 reason = "not an allowed expression"
             raise ConditionError(f"{reason}: `{what}` ({kind})")
+    return tree
+
+
+def compile_condition(
+    text: str,
+    scope: Scope,
+    params: dict[str, Any],
+    as_of: dt.date,
+    allow_aggregates: bool = False,
+) -> str:
+    """Parse, check and rewrite a condition; return DuckDB SQL. Raises ConditionError."""
+    tree = parse_checked(text, allow_aggregates)
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Placeholder):

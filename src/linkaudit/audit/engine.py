@@ -153,6 +153,24 @@ def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
     return checks
 
 
+def check_expressions(rules: list[Rule]) -> None:
+    """Without a manifest: every condition parses and uses only allowed expressions."""
+    from linkaudit.audit.compile import parse_checked
+
+    problems = []
+    for rule in rules:
+        texts = [(rule.condition, False)]
+        if rule.aggregate:
+            texts.append((rule.aggregate.having, True))
+        for text, aggregates in texts:
+            try:
+                parse_checked(text, aggregates)
+            except ConditionError as exc:
+                problems.append(f"{rule.source}: rule {rule.id}: {exc}")
+    if problems:
+        raise RuleError(problems, hint="fix the rule files; paths, rule ids and fields are named above")
+
+
 def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesReport:
     checks = check_rules(manifest, rules)
     if not ws.has_table("links"):

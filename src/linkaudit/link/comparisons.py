@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from linkaudit.store import quote_ident
 
 
-
 @dataclass(frozen=True)
 class Level:
     label: str
@@ -21,6 +20,10 @@ class Level:
     #: A level that, for true matches, should essentially never occur (two valid, different
     #: IDs); its m probability is floored very low rather than estimated up from noise.
     rare_for_matches: bool = False
+    #: Upper bound of u for levels two different people essentially never reach (the same
+    #: valid citizen ID). Random pairs cannot measure so small a u: the few true matches among
+    #: them dominate it, and the link would lean on the prior instead of on the ID.
+    u_cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,19 +68,22 @@ def citizen_id() -> Comparison:
     birth_str_l = "strftime(l.birth_date, '%Y%m%d')"
     birth_str_r = "strftime(r.birth_date, '%Y%m%d')"
     levels = (
-        Level("id exact", f"{both} AND l.id_number = r.id_number"),
+        Level("id exact", f"{both} AND l.id_number = r.id_number", u_cap=1e-9),
         Level(
             "id check character typo",
             f"{both} AND {one_bad} AND {l17} = {r17}",
+            u_cap=1e-8,
         ),
         Level(
             "id one digit mistyped",
             f"{both} AND {one_bad} AND hamming({l17}, {r17}) = 1",
+            u_cap=1e-8,
         ),
         Level(
             "id two digits transposed",
             f"{both} AND {one_bad} AND hamming({l17}, {r17}) = 2 "
             f"AND damerau_levenshtein({l17}, {r17}) = 1",
+            u_cap=1e-8,
         ),
         Level("no id, birth date exact", f"{no_id} AND l.birth_date = r.birth_date"),
         Level(
@@ -118,7 +124,8 @@ def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Compariso
         Level("name homophone", f"{lp} = {rp}"),
         Level(
             "name one character off",
-            f"length({lc}) = length({rc}) AND length({lc}) BETWEEN 2 AND {_MAX_NAME} "
+            # In a two-character name one character off leaves only the surname: not evidence.
+            f"length({lc}) = length({rc}) AND length({lc}) BETWEEN 3 AND {_MAX_NAME} "
             f"AND {_char_mismatches(lc, rc)} = 1",
         ),
         Level("name pinyin similar", f"jaro_winkler_similarity({lp}, {rp}) >= 0.9"),

@@ -232,6 +232,10 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                 if level is not None:
                     level_counts[k][int(level)] += cnt
     u = estimate_u(level_counts)
+    for k, c in enumerate(comparisons):
+        for i, lvl in enumerate(c.levels):
+            if lvl.u_cap is not None:
+                u[k][i] = min(u[k][i], lvl.u_cap)
 
     # 3. m and λ by EM on comparison patterns.
     pattern_union = "\nUNION ALL\n".join(

@@ -90,7 +90,14 @@ def _after_nfkc(ch: str) -> str:
         return MIDDLE_DOT
     if ch.isspace() or ch in _ZERO_WIDTH:
         return ""
-    return str(_t2s().convert(ch))
+    # OpenCC can chain (薴 -> 苧 -> 苎); repeat so that normalising twice changes nothing.
+    simplified = ch
+    for _ in range(4):
+        step = str(_t2s().convert(simplified))
+        if step == simplified:
+            break
+        simplified = step
+    return simplified
 
 
 def _learn_chars(chars: set[str]) -> None:
@@ -143,8 +150,14 @@ def normalize_name(value: object) -> str | None:
     chars = set(text)
     _learn_chars(chars)
     if chars & _composing:
-        dotted = "".join(MIDDLE_DOT if ch in _DOT_VARIANTS else ch for ch in text)
-        mapped = "".join(_after_nfkc(c) for c in unicodedata.normalize("NFKC", dotted))
+        mapped = "".join(MIDDLE_DOT if ch in _DOT_VARIANTS else ch for ch in text)
+        # Dropping a space can bring a combining mark next to a letter ('A ́'), which the
+        # next NFKC would compose; repeat until stable so the result is idempotent.
+        for _ in range(4):
+            step = "".join(_after_nfkc(c) for c in unicodedata.normalize("NFKC", mapped))
+            if step == mapped:
+                break
+            mapped = step
     else:
         mapped = "".join(_norm_table[ch] for ch in text)
     return _dots_between_han(mapped) or None

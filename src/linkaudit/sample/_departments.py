@@ -274,8 +274,8 @@ def _locations(rng: np.random.Generator, people: People, owner: np.ndarray, kind
     # Street dwellers of the county seat own their homestead in one of its villages.
     village[village < 0] = 0
     other_t, other_v = random_villages(rng, n, exclude_seat=True)
-    seat_t, seat_v = random_villages(rng, n, exclude_seat=False)
-    seat_v = np.where(seat_t == SEAT, seat_v, 0)
+    seat_villages = np.flatnonzero(VILLAGE_TOWNSHIP == SEAT)
+    seat_v = seat_villages[rng.integers(0, len(seat_villages), n)]
     block, unit, room = rng.integers(1, 30, n).astype(str), rng.integers(1, 5, n).astype(str), rng.integers(101, 605, n).astype(str)
     region = np.array([name for _, name in _pools.OTHER_REGIONS[:6]])[rng.integers(0, 6, n)]
     number = rng.integers(1, 300, n).astype(str)

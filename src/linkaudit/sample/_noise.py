@@ -78,8 +78,13 @@ def identity_noise(
     names: np.ndarray,
     birth: np.ndarray,
     birth_fill: float,
+    keep_id: np.ndarray | None = None,
 ) -> NoisyIdentity:
-    """Apply clerical noise to ``n`` records given their true 17 ID digits, name, birth date."""
+    """Apply clerical noise to ``n`` records given their true 17 ID digits, name, birth date.
+
+    Records marked in ``keep_id`` get no hard error on the ID (no typo, transposition or
+    blank): the strangers built to resemble a registrant must stay distinguishable by ID.
+    """
     n = len(digits)
     tables = char_tables()
     names = names.copy()
@@ -98,6 +103,8 @@ def identity_noise(
     kind = np.searchsorted(edges, u, side="right") + 1  # 1..4 inside the edges, 5 beyond
     free = ~lookalike & (kind <= 4)
     free &= (kind != NAME_HOMOPHONE) | homo_found.any(axis=1)
+    if keep_id is not None:
+        free &= ~keep_id | (kind == NAME_HOMOPHONE)
     hard[free] = kind[free]
 
     # --- ID number ---

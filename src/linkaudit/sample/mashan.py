@@ -31,7 +31,7 @@ from linkaudit.errors import LinkauditError
 from linkaudit.sample import _departments as dep
 from linkaudit.sample import _pools
 from linkaudit.sample._chars import names_to_str
-from linkaudit.sample._departments import TOWNSHIP_NAMES, VILLAGE_NAMES, Cast, cat, pick
+from linkaudit.sample._departments import TOWNSHIP_NAMES, VILLAGE_NAMES, Cast, pick
 from linkaudit.sample._ids import CHECK_CHARS, ascii_to_str, digits17, id_ascii
 from linkaudit.sample._noise import identity_noise, noise_counts
 from linkaudit.sample._plan import CAR, HEADLINE_RULES, RULE_IDS, Plan, make_plan
@@ -305,7 +305,10 @@ def _department_frames(scenario: _Scenario, seed: int) -> tuple[dict[str, pl.Dat
         frame = builder(rng, cast, plan)
         frame = frame[rng.permutation(frame.height)]
         owner = frame["owner"].to_numpy()
-        noisy = identity_noise(rng, digits17(codes[owner]), people.name[owner], people.birth[owner], dept.birth_fill)
+        strangers = owner >= scenario.registrants + len(cast.others)
+        noisy = identity_noise(
+            rng, digits17(codes[owner]), people.name[owner], people.birth[owner], dept.birth_fill, strangers
+        )
         frame = frame.with_columns(
             record_key=pl.Series(_numbered(dept.key_prefix, np.arange(1, frame.height + 1))),
             name_out=noisy.name,
@@ -452,7 +455,9 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
     write_csv(output["deaths"], data / DEPARTMENTS["deaths"].filename, "utf-8-sig")
     write_csv(output["medical"], data / DEPARTMENTS["medical"].filename, "utf-8")
     write_csv(links, truth / "links.csv", "utf-8")
-    write_csv(flags.select(FLAG_COLUMNS), truth / "flags.csv", "utf-8")
+    # Register-only rules have no evidence record: empty fields, not quoted empty strings.
+    no_evidence = pl.col("evidence_registry", "evidence_key").replace("", None)
+    write_csv(flags.select(FLAG_COLUMNS).with_columns(no_evidence), truth / "flags.csv", "utf-8")
 
     reg = scenario.register
     exits = {

@@ -1,0 +1,152 @@
+"""`linkaudit audit`, `linkaudit rules check`, `linkaudit explain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from linkaudit.audit.engine import check_expressions, check_rules
+from linkaudit.audit.explain import explain as explain_key
+from linkaudit.audit.rules import load_rules
+from linkaudit.audit.run import AuditResult, rule_paths, run_audit
+from linkaudit.cli.app import app
+from linkaudit.cli.console import console, err_console
+from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
+from linkaudit.cli.progress import step_progress
+from linkaudit.config import load_manifest
+from linkaudit.store import Workspace
+
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Rule files or folders (default: the manifest's, else shipped)."),
+]
+
+
+@app.command()
+def audit(
+    manifest: ManifestArg,
+    rules: RulesOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json."""
+    config = load_manifest(manifest)
+    with step_progress("audit", quiet or json_out) as progress:
+        result = run_audit(config, progress=progress, rules_override=rules)  # type: ignore[arg-type]
+    if json_out:
+        console.print_json(json.dumps(result.summary, ensure_ascii=False, default=str))
+        return
+    render_audit(result)
+
+
+def render_audit(result: AuditResult) -> None:
+    for warning in result.link.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
+    for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
+        table.add_column(col, justify="right" if col in ("persons", "households", "evidence records") else "left")
+    for r in result.rules.results:
+        if r.skipped:
+            table.add_row(r.rule_id, r.title_zh, r.severity, "-", "-", "-", style="dim")
+            continue
+        table.add_row(
+            r.rule_id,
+            f"{r.title_zh}",
+            r.severity,
+            f"{r.persons:,}",
+            f"{r.households:,}",
+            f"{r.evidence_records:,}" if r.evidence_records else "",
+        )
+    console.print(table)
+    console.print(
+        f"[bold]{result.rules.ineligible_distinct_cross_department:,}[/] distinct registrants "
+        "ineligible by other departments' data "
+        f"({result.rules.ineligible_distinct:,} by any ineligibility rule)"
+    )
+    skipped = [r for r in result.rules.results if r.skipped]
+    for r in skipped:
+        console.print(f"[dim]skipped {r.rule_id}: {r.skipped}[/]")
+    quarantined = sum(r.rows_quarantined for r in result.load.registries)
+    if quarantined:
+        console.print(f"[yellow]{quarantined:,} rows quarantined[/] (listed in exceptions.xlsx)")
+    console.print("Flags are suspects for field verification, not verdicts.")
+    for name, path in result.outputs.items():
+        console.print(f"  wrote {path}")
+
+
+rules_app = typer.Typer(help="Validate and list audit rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+def rules_check(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Rule files or folders (default: shipped rules).")
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", "-m", help="Check fields against this manifest's registries."),
+    ] = None,
+) -> None:
+    """Validate rule files: schema, expressions allowed, fields exist in the manifest's registries.
+
+    Reports every problem together; exit code 2 when any rule is invalid.
+    """
+    config = load_manifest(manifest) if manifest else None
+    targets = paths or (rule_paths(config) if config else None)
+    if not targets:
+        from linkaudit.audit.catalogue import shipped_rules_dir
+
+        targets = [shipped_rules_dir()]
+    rules = load_rules(list(targets))
+    if config is None:
+        check_expressions(rules)
+        console.print(
+            f"{len(rules)} rules valid (expressions checked; add --manifest to check fields)"
+        )
+        return
+    checks = check_rules(config, rules)
+    for c in checks:
+        state = f"[dim]skipped: {c.skipped}[/]" if c.skipped else "[green]ok[/]"
+        console.print(f"{c.rule.id:28s} {c.rule.registry:10s} {state}")
+    console.print(f"{len(rules)} rules checked against {config.path}")
+
+
+@app.command()
+def explain(
+    manifest: ManifestArg,
+    key: Annotated[str, typer.Argument(help="A person key or household key of the register.")],
+    unmask: Annotated[bool, typer.Option("--unmask", help="Show full ID numbers.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Why a registrant or household was flagged: rules, evidence records, link weights."""
+    config = load_manifest(manifest)
+    with Workspace(config.database, read_only=True) as ws:
+        data = explain_key(ws, config, key, unmask=unmask)
+    if json_out:
+        console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+        return
+    people = ", ".join(f"{p['person_key']} {p['name']} {p['id_number'] or ''}" for p in data["persons"])
+    lines = [f"[bold]{people}[/]"]
+    if not data["findings"]:
+        lines.append("no rule flags this key")
+    for f in data["findings"]:
+        lines.append(f"\n[bold red]{f['rule_id']}[/] — {f['person_key']}")
+        if f.get("record"):
+            rec = f["record"]
+            fields = ", ".join(f"{k}={v}" for k, v in rec.items() if v is not None and k != "_key")
+            lines.append(f"  {f.get('department') or f['registry']} record {f['record_key']}: {fields}")
+        link = f.get("link")
+        if link:
+            lines.append(
+                f"  link: p={f['match_probability']:.4f}, weight {link['match_weight']:+.1f} bits "
+                f"(prior {link['prior_weight']:+.1f}), found by {link['found_by']}, {link['decision']}"
+            )
+            for c in link["comparisons"]:
+                lines.append(f"    {c['comparison']:12s} {c['level'] or 'not compared':32s} {c['weight']:+.2f}")
+    console.print(Panel("\n".join(lines), title=f"explain {key}", expand=False))

@@ -1,0 +1,287 @@
+"""Audit outputs: exceptions (csv + xlsx), links.csv and summary.json, written atomically.
+
+An exception is one row per (rule, flagged unit): the person for person-scope rules, the
+household for household-scope rules (listing the members that matched). Its evidence text names
+each department record, its key, the matched name and the rule's evidence fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from linkaudit.audit.rules import Rule
+from linkaudit.config import Manifest
+from linkaudit.normalize import mask_ids
+from linkaudit.store import Workspace, quote_ident, table_name
+
+EXCEPTION_COLUMNS = [
+    "run_id",
+    "rule_id",
+    "severity",
+    "scope",
+    "household_key",
+    "person_key",
+    "name",
+    "id_number_masked",
+    "township",
+    "village",
+    "evidence",
+    "match_probability",
+]
+
+#: Chinese headers of the spreadsheet, column for column with exceptions.csv.
+CHINESE_HEADERS = {
+    "run_id": "运行编号",
+    "rule_id": "规则",
+    "severity": "类别",
+    "scope": "范围",
+    "household_key": "户编号",
+    "person_key": "人员编号",
+    "name": "姓名",
+    "id_number_masked": "身份证号(脱敏)",
+    "township": "乡镇",
+    "village": "村",
+    "evidence": "比对证据",
+    "match_probability": "匹配概率",
+}
+
+SEVERITY_ZH = {"ineligible": "不符合识别标准", "risk": "风险预警", "data_quality": "数据质量"}
+
+DISCLAIMER = (
+    "本表所列为数据比对发现的疑点，不是认定结论：每一条都须由乡镇干部入户核实后方可处理。"
+    " Flags are suspects for field verification, not verdicts: every case must be verified "
+    "before any action is taken."
+)
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path beside target; on success it replaces target in one rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
+    """SQL giving (rule_id, evidence_registry, evidence_key, text) for every finding's record."""
+    parts = []
+    for rule in rules:
+        reg = manifest.registries.get(rule.registry)
+        if reg is None:
+            continue
+        table = table_name("reg", reg.name)
+        if not ws.has_table(table):
+            continue
+        have = set(ws.columns(table))
+        dept = reg.department or reg.name
+        fields = [f for f in rule.evidence if f in have]
+        pieces = [f"'{dept} '", "e._key"]
+        if "name_raw" in have:
+            pieces += ["' '", "coalesce(e.name_raw, '')"]
+        for f in fields:
+            pieces += [f"' {f}='", f"coalesce(CAST(e.{quote_ident(f)} AS VARCHAR), '')"]
+        text = " || ".join(pieces)
+        parts.append(
+            f"SELECT f.rule_id, f.evidence_registry, f.evidence_key, {text} AS text "
+            f"FROM findings f JOIN {quote_ident(table)} e ON e._key = f.evidence_key "
+            f"WHERE f.rule_id = '{rule.id}' AND f.evidence_registry = '{reg.name}'"
+        )
+    if not parts:
+        return (
+            "SELECT NULL::VARCHAR AS rule_id, NULL::VARCHAR AS evidence_registry, "
+            "NULL::VARCHAR AS evidence_key, NULL::VARCHAR AS text WHERE FALSE"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def build_exceptions(
+    ws: Workspace, manifest: Manifest, rules: list[Rule], run_id: str
+) -> pl.DataFrame:
+    """One row per (rule, flagged unit), ordered by rule, township, household, person."""
+    ben = manifest.beneficiaries
+    bt = quote_ident(table_name("reg", ben.name))
+    bcols = set(ws.columns(table_name("reg", ben.name)))
+    township = "b.township" if "township" in bcols else "NULL::VARCHAR"
+    village = "b.village" if "village" in bcols else "NULL::VARCHAR"
+    meta = pl.DataFrame(
+        {
+            "rule_id": [r.id for r in rules],
+            "severity": [r.severity for r in rules],
+            "scope": [r.scope for r in rules],
+        },
+        schema={"rule_id": pl.Utf8, "severity": pl.Utf8, "scope": pl.Utf8},
+    )
+    ws.con.register("_rule_meta", meta.to_arrow())
+    try:
+        frame = ws.query_pl(
+            f"""
+            WITH ev AS ({_evidence_text_sql(ws, manifest, rules)}),
+            rows AS (
+                SELECT f.rule_id, m.severity, m.scope, f.household_key, f.person_key,
+                       b.name_raw AS name, b.id_number, {township} AS township,
+                       {village} AS village, ev.text AS evidence, f.match_probability,
+                       CASE WHEN m.scope = 'household' THEN f.household_key
+                            ELSE f.person_key END AS unit
+                FROM findings f
+                JOIN _rule_meta m USING (rule_id)
+                JOIN {bt} b ON b._key = f.person_key
+                LEFT JOIN ev ON ev.rule_id = f.rule_id
+                     AND ev.evidence_registry = f.evidence_registry
+                     AND ev.evidence_key = f.evidence_key
+            )
+            SELECT rule_id, any_value(severity) AS severity, any_value(scope) AS scope,
+                   min(household_key) AS household_key,
+                   string_agg(DISTINCT person_key, ';' ORDER BY person_key) AS person_key,
+                   string_agg(DISTINCT name, ';' ORDER BY name) AS name,
+                   string_agg(DISTINCT id_number, ';' ORDER BY id_number) AS id_number,
+                   min(township) AS township, min(village) AS village,
+                   string_agg(DISTINCT evidence, '; ' ORDER BY evidence) AS evidence,
+                   min(match_probability) AS match_probability
+            FROM rows GROUP BY rule_id, unit
+            ORDER BY rule_id, township NULLS LAST, household_key, person_key
+            """
+        )
+    finally:
+        ws.con.unregister("_rule_meta")
+    parts = frame.select(
+        pl.int_range(pl.len()).alias("i"), pl.col("id_number").str.split(";")
+    ).explode("id_number")
+    parts = parts.with_columns(mask_ids(parts.get_column("id_number")).alias("m"))
+    id_masked = (
+        parts.group_by("i", maintain_order=True)
+        .agg(pl.col("m").drop_nulls().str.join(";"))
+        .sort("i")
+        .get_column("m")
+    )
+    id_masked = id_masked.replace("", None)
+    frame = frame.with_columns(
+        pl.lit(run_id).alias("run_id"),
+        id_masked.alias("id_number_masked"),
+        pl.col("match_probability").round(6),
+    ).drop("id_number")
+    return frame.select(EXCEPTION_COLUMNS)
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        # UTF-8 with BOM so that Excel opens Chinese text correctly; machines read it too.
+        tmp.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8"))
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+
+
+def write_xlsx(
+    exceptions: pl.DataFrame,
+    rules: list[Rule],
+    summary_rows: list[dict[str, Any]],
+    quarantine: pl.DataFrame,
+    path: Path,
+) -> None:
+    """The spreadsheet for township cadres. Every text cell is written as a string, so a value
+    such as '=HYPERLINK(...)' stays text and is never evaluated as a formula."""
+    import xlsxwriter
+
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False})
+        wb.set_properties({"title": "linkaudit exceptions", "comments": DISCLAIMER})
+        bold = wb.add_format({"bold": True})
+        header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+        wrap = wb.add_format({"text_wrap": True})
+        prob = wb.add_format({"num_format": "0.0000"})
+
+        ws = wb.add_worksheet("汇总 Summary")
+        ws.write_string(0, 0, "疑点汇总 Summary of flags", bold)
+        ws.write_string(1, 0, DISCLAIMER, wrap)
+        ws.set_row(1, 45)
+        cols = ["规则 rule", "名称 title", "类别 severity", "范围 scope", "人数 persons",
+                "户数 households", "证据记录 evidence records", "说明 note"]
+        for c, h in enumerate(cols):
+            ws.write_string(3, c, h, header)
+        for r, row in enumerate(summary_rows, start=4):
+            ws.write_string(r, 0, row["rule_id"])
+            ws.write_string(r, 1, f"{row['title_zh']} {row['title_en']}")
+            ws.write_string(r, 2, SEVERITY_ZH.get(row["severity"], row["severity"]))
+            ws.write_string(r, 3, row["scope"])
+            ws.write_number(r, 4, row["persons"])
+            ws.write_number(r, 5, row["households"])
+            ws.write_number(r, 6, row["evidence_records"])
+            ws.write_string(r, 7, row.get("skipped") or "")
+        ws.set_column(0, 0, 24)
+        ws.set_column(1, 1, 44)
+        ws.set_column(2, 7, 14)
+        # Counts by rule and township.
+        start = 4 + len(summary_rows) + 2
+        by_town = (
+            exceptions.group_by("rule_id", "township")
+            .agg(pl.len().alias("n"))
+            .sort("rule_id", "township", nulls_last=True)
+        )
+        ws.write_string(start, 0, "按乡镇 By township (flagged units)", bold)
+        for c, h in enumerate(["规则 rule", "乡镇 township", "疑点数 flags"]):
+            ws.write_string(start + 1, c, h, header)
+        for r, (rule_id, town, n) in enumerate(by_town.iter_rows(), start=start + 2):
+            ws.write_string(r, 0, rule_id)
+            ws.write_string(r, 1, town or "")
+            ws.write_number(r, 2, n)
+
+        headers = [CHINESE_HEADERS[c] for c in EXCEPTION_COLUMNS]
+        used_names: set[str] = set()
+        for rule in rules:
+            rows = exceptions.filter(pl.col("rule_id") == rule.id)
+            name = _sheet_name(rule.title.zh, rule.id, used_names)
+            sheet = wb.add_worksheet(name)
+            _write_table(sheet, headers, rows, header, prob)
+        if quarantine.height:
+            sheet = wb.add_worksheet(_sheet_name("未能读取的行", "quarantine", used_names))
+            q_headers = ["登记册 registry", "文件 file", "行 row", "列 column", "原因 reason"]
+            _write_table(sheet, q_headers, quarantine, header, prob)
+        wb.close()
+
+
+def _sheet_name(title: str, rule_id: str, used: set[str]) -> str:
+    bad = '[]:*?/\\'
+    base = "".join("_" if ch in bad else ch for ch in title)[:28] or rule_id[:28]
+    name, i = base, 2
+    while name.lower() in used:
+        name = f"{base[:26]}{i}"
+        i += 1
+    used.add(name.lower())
+    return name
+
+
+def _write_table(sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any, prob: Any) -> None:
+    for c, h in enumerate(headers):
+        sheet.write_string(0, c, h, header)
+    for c, col in enumerate(rows.columns):
+        values = rows.get_column(col).to_list()
+        numeric = rows.schema[col].is_numeric()
+        for r, v in enumerate(values, start=1):
+            if v is None:
+                continue
+            if numeric:
+                sheet.write_number(r, c, v, prob if col == "match_probability" else None)
+            else:
+                sheet.write_string(r, c, str(v))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(rows.height, 1), len(headers) - 1)
+    for c, h in enumerate(headers):
+        sheet.set_column(c, c, 40 if "证据" in h or "file" in h else max(10, len(h) * 2))
