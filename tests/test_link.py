@@ -97,7 +97,7 @@ NAME_CASES = [
     ("韦小宝", "wei xiao bao", "维小宝", "wei xiao bao", "name homophone"),
     ("王玉兰", "wang yu lan", "玉玉兰", "yu yu lan", "name one character off"),
     ("蓝秀英", "lan xiu ying", "蓝秀莹", "lan xiu yin", "name one character off"),
-    ("梁振", "liang zhen", "梁忠", "liang zhong", "name pinyin similar"),
+    ("梁振", "liang zhen", "梁忠", "liang zhong", "name one of two characters off"),
     ("覃明", "qin ming", "谭敏", "tan min", "name differs"),
     ("韦小宝", "wei xiao bao", None, None, None),
 ]

@@ -175,7 +175,8 @@ def compile_condition(
             value = _param(name, params)
             if not isinstance(value, dict) or len(node.expressions) != 1:
                 raise ConditionError(f"${name}[...] needs a table parameter (a mapping)")
-            return _lookup_case(value, node.expressions[0])
+            key = _undo_index_offset(node.expressions[0]).transform(rewrite)
+            return _lookup_case(value, key)
         if isinstance(node, exp.Placeholder):
             return literal(_param(node.name, params))
         if isinstance(node, exp.Column):
@@ -201,6 +202,21 @@ def compile_condition(
 
     rewritten = tree.transform(rewrite)
     return rewritten.sql(dialect="duckdb")
+
+
+def _undo_index_offset(index: exp.Expression) -> exp.Expression:
+    """sqlglot reads DuckDB's 1-based `x[i]` as a 0-based index (i - 1) when it knows i is a
+    number; a parameter table is looked up by its key, so take the key back as written."""
+    if isinstance(index, exp.Literal) and not index.is_string:
+        return exp.Literal.number(int(index.this) + 1)
+    if (
+        isinstance(index, exp.Add)
+        and isinstance(index.expression, exp.Neg)
+        and isinstance(index.expression.this, exp.Literal)
+        and index.expression.this.this == "1"
+    ):
+        return index.this
+    return index
 
 
 def _param(name: str, params: dict[str, Any]) -> Any:

@@ -128,6 +128,12 @@ def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Compariso
             f"length({lc}) = length({rc}) AND length({lc}) BETWEEN 3 AND {_MAX_NAME} "
             f"AND {_char_mismatches(lc, rc)} = 1",
         ),
+        # Two-character names sharing one character share little more than a surname; a level
+        # of its own lets EM weigh it (weak, yet enough beside an exact ID for a look-alike).
+        Level(
+            "name one of two characters off",
+            f"length({lc}) = 2 AND length({rc}) = 2 AND {_char_mismatches(lc, rc)} = 1",
+        ),
         Level("name pinyin similar", f"jaro_winkler_similarity({lp}, {rp}) >= 0.9"),
         Level("name differs", "TRUE"),
     )
