@@ -201,6 +201,16 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
         )
         assert row is not None
         result.persons, result.households, result.evidence_records = (int(x) for x in row)
+        if rule.scope == "household" and manifest.beneficiaries.household:
+            # A flagged household puts every member at issue, not only the one who matched.
+            bt = quote_ident(table_name("reg", manifest.beneficiaries.name))
+            result.persons = int(
+                ws.scalar(
+                    f"SELECT count(*) FROM {bt} WHERE household IN "
+                    "(SELECT household_key FROM findings WHERE rule_id = ?)",
+                    [rule.id],
+                )
+            )
         report.results.append(result)
     cross = [
         c.rule.id

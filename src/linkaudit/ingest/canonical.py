@@ -212,6 +212,9 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
         elif kind == "amount":
             values, failed = parse_amounts(source)
             quarantine(failed, column, "unreadable amount")
+            # Money is summed and compared to thresholds: exact decimals, not binary floats
+            # (seven bills adding up to exactly 5,000.00 must not come out above 5,000).
+            values = values.round(4).cast(pl.Decimal(20, 4))
         elif kind == "int":
             values, failed = parse_ints(source)
             quarantine(failed, column, "unreadable whole number")

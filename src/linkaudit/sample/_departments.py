@@ -82,7 +82,7 @@ def _parts(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 def _aged(cast: Cast, rows: np.ndarray, low: int, high: int) -> np.ndarray:
-    age = cast.people.age()[rows]
+    age = cast.people.age(rows)
     return rows[(age >= low) & (age <= high)]
 
 
@@ -170,7 +170,7 @@ def payroll(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     lookalike = cast.lookalikes["payroll"]
     planted = len(active) + len(retired) + len(departed) + len(lookalike)
     others = pick(rng, _aged(cast, cast.others, 22, 85), max(n["payroll_rows"] - planted, 0))
-    age = cast.people.age()[others]
+    age = cast.people.age(others)
     other_status = np.where(age >= 60, "退休", np.where(rng.random(len(others)) < 0.92, "在职", "离职"))
     owner = np.concatenate([active, retired, departed, lookalike, others])
     status = np.concatenate(
@@ -437,7 +437,7 @@ def deaths(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     planted = sum(len(r) for r in rows)
     count = max(plan.n["deaths_rows"] - planted, 0)
     pool = cast.others
-    age = cast.people.age()[pool]
+    age = cast.people.age(pool)
     weight = np.where(age >= 50, np.exp((age - 50) / 15.0), 0.05)
     # Weighted sampling without replacement (Efraimidis-Spirakis): the largest log(u)/w win.
     keys = np.log(rng.random(len(pool))) / weight

@@ -11,11 +11,20 @@ _POW10 = 10 ** np.arange(16, -1, -1, dtype=np.int64)
 
 
 def date_parts(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Year, month, day of ``datetime64[D]`` values as int64 arrays."""
-    months = dates.astype("datetime64[M]")
-    year = months.astype("datetime64[Y]").astype(np.int64) + 1970
-    month = months.astype(np.int64) % 12 + 1
-    day = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+    """Year, month, day of ``datetime64[D]`` values as int64 arrays.
+
+    Integer civil-from-days arithmetic (H. Hinnant's algorithm): numpy's own conversion to
+    months and years is an order of magnitude slower on millions of dates.
+    """
+    z = dates.astype("datetime64[D]").astype(np.int64) + 719_468
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
     return year, month, day
 
 

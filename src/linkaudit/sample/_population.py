@@ -46,9 +46,10 @@ class People:
         """The 17-digit ID bodies as int64."""
         return code17(self.region, self.birth, self.seq)
 
-    def age(self) -> np.ndarray:
+    def age(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Age in whole years on the audit date (31 December, so birth year is enough)."""
-        return AS_OF_YEAR - date_parts(self.birth)[0]
+        birth = self.birth if rows is None else self.birth[rows]
+        return AS_OF_YEAR - date_parts(birth)[0]
 
     def take(self, index: np.ndarray) -> People:
         """A subset (copy) of the rows."""

@@ -119,7 +119,7 @@ def _cast(plan: Plan, seed: int) -> _Scenario:
     make_unique(_rng(seed, "ids"), people)
     base = len(people)
     rng = _rng(seed, "cast")
-    age = people.age()[:registrants]
+    age = people.age(np.arange(registrants))
     hh, group = register.hh, register.hh_group
     households = register.households
     exited = np.isin(group, [EXIT_2014, EXIT_2015])  # false exits stay out of other plants
