@@ -64,12 +64,16 @@ class EvalReport:
     scores: list[Score] = field(default_factory=list)
     overall: Score | None = None
     worst: list[dict[str, object]] = field(default_factory=list)
+    #: Flags per rule (persons for person-scope rules, households for household-scope ones),
+    #: when the truth folder has flags.csv and the workspace has audit findings.
+    flags: list[Score] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "registries": [s.as_dict() for s in self.scores],
             "overall": self.overall.as_dict() if self.overall else None,
             "worst_errors": self.worst,
+            "flags": [s.as_dict() for s in self.flags],
         }
 
 
@@ -103,9 +107,13 @@ def evaluate_links(
         truth = read_truth_links(Path(truth_dir))
         ws.con.register("_truth", truth.to_arrow())
         try:
-            return _evaluate(ws, manifest, worst)
+            report = _evaluate(ws, manifest, worst)
         finally:
             ws.con.unregister("_truth")
+        flags_path = Path(truth_dir) / "flags.csv"
+        if flags_path.exists() and ws.has_table("findings"):
+            report.flags = _evaluate_flags(ws, manifest, flags_path)
+        return report
     finally:
         if own:
             ws.close()
@@ -169,3 +177,43 @@ def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
     )
     report.worst = errors.to_dicts()
     return report
+
+
+def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score]:
+    from linkaudit.audit.run import load_manifest_rules
+
+    scopes = {r.id: r.scope for r in load_manifest_rules(manifest)}
+    truth = pl.read_csv(path, infer_schema=False)
+    missing = {"rule_id", "person_key", "household_key"} - set(truth.columns)
+    if missing:
+        raise InputFileError(f"{path}: column not found: {', '.join(sorted(missing))}")
+    scope_frame = pl.DataFrame(
+        {"rule_id": list(scopes), "scope": list(scopes.values())},
+        schema={"rule_id": pl.Utf8, "scope": pl.Utf8},
+    )
+    ws.con.register("_truth_flags", truth.select("rule_id", "person_key", "household_key").to_arrow())
+    ws.con.register("_scopes", scope_frame.to_arrow())
+    try:
+        rows = ws.fetchall(
+            """
+            WITH unit AS (
+                SELECT DISTINCT 'truth' AS side, f.rule_id,
+                       CASE WHEN s.scope = 'household' THEN f.household_key ELSE f.person_key END AS u
+                FROM _truth_flags f JOIN _scopes s USING (rule_id)
+                UNION ALL
+                SELECT DISTINCT 'pred', f.rule_id,
+                       CASE WHEN s.scope = 'household' THEN f.household_key ELSE f.person_key END
+                FROM findings f JOIN _scopes s USING (rule_id)
+            ),
+            t AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'truth'),
+            p AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'pred')
+            SELECT coalesce(t.rule_id, p.rule_id) AS rule_id, count(t.u), count(p.u),
+                   count(*) FILTER (t.u IS NOT NULL AND p.u IS NOT NULL)
+            FROM t FULL JOIN p ON t.rule_id = p.rule_id AND t.u = p.u
+            GROUP BY 1 ORDER BY 1
+            """
+        )
+    finally:
+        ws.con.unregister("_truth_flags")
+        ws.con.unregister("_scopes")
+    return [Score(r, int(t), int(p), int(tp)) for r, t, p, tp in rows]

@@ -95,7 +95,7 @@ def evaluate(
     worst: Annotated[int, typer.Option(help="How many of the worst errors to list.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
-    """Precision, recall and F1 of the links against a truth folder, with the worst errors."""
+    """Precision, recall and F1 of links (and of flags, after `audit`) against a truth folder."""
     config = load_manifest(manifest)
     report = evaluate_links(config, truth, worst=worst)
     if json_out:
@@ -123,6 +123,25 @@ def render_evaluation(report: EvalReport) -> None:
             style="bold" if s.registry == "overall" else None,
         )
     console.print(table)
+    if report.flags:
+        flags = Table(
+            title="Flags against truth (persons; households for household rules)",
+            title_justify="left",
+        )
+        for col in ("rule", "true", "flagged", "TP", "FP", "FN", "precision", "recall"):
+            flags.add_column(col, justify="left" if col == "rule" else "right")
+        for s in report.flags:
+            flags.add_row(
+                s.registry,
+                f"{s.true_links:,}",
+                f"{s.predicted:,}",
+                f"{s.true_positive:,}",
+                f"{s.false_positive:,}",
+                f"{s.false_negative:,}",
+                f"{s.precision:.4f}",
+                f"{s.recall:.4f}",
+            )
+        console.print(flags)
     if report.worst:
         errors = Table(title="Worst errors", title_justify="left")
         for col in ("error", "registry", "record", "true person", "linked to", "best candidate", "p", "decision"):

@@ -58,14 +58,9 @@ def dates_between(rng: np.random.Generator, low: np.ndarray | str, high: np.ndar
 
 def cat(*parts: str | np.ndarray | pl.Series) -> pl.Series:
     """Concatenate string constants and per-row arrays into one string series."""
-    length = max((len(p) for p in parts if not isinstance(p, str)), default=1)
-    columns = {
-        f"c{i}": (np.full(length, p) if isinstance(p, str) else p) for i, p in enumerate(parts)
-    }
-    frame = pl.DataFrame(columns)
-    return frame.select(
-        pl.concat_str([pl.col(c).cast(pl.String) for c in columns]).alias("s")
-    ).to_series()
+    columns = {f"c{i}": p for i, p in enumerate(parts) if not isinstance(p, str)}
+    exprs = [pl.lit(p) if isinstance(p, str) else pl.col(f"c{i}").cast(pl.String) for i, p in enumerate(parts)]
+    return pl.DataFrame(columns).select(pl.concat_str(exprs).alias("s")).to_series()
 
 
 def _choice(rng: np.random.Generator, values: tuple[str, ...], n: int, weights: tuple[float, ...] | None = None) -> np.ndarray:

@@ -308,20 +308,34 @@ def build_others(rng: np.random.Generator, count: int) -> People:
 
 def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> None:
     """Redraw sequence numbers (keeping sex) until every ID body is unique; rows < fixed stay
-    (and may collide with each other)."""
+    (and may collide with each other: the planted duplicate registrations)."""
+    codes = people.codes()
+    order = np.argsort(codes)
+    sorted_codes = codes[order]
+    same = np.flatnonzero(sorted_codes[1:] == sorted_codes[:-1])
+    # Of each colliding pair, move the later row, or the non-fixed one.
+    ranked = np.where(order < fixed, -1, order)
+    todo = np.maximum(ranked[same], ranked[same + 1])
+    todo = np.unique(todo[todo >= 0])
+    if not len(todo):
+        return
+    settled = np.ones(len(codes), dtype=bool)
+    settled[todo] = False
+    taken = np.sort(codes[settled])
+    accepted = np.empty(0, dtype=np.int64)
     for _ in range(100):
-        codes = people.codes()
-        order = np.argsort(codes, kind="stable")
-        # Move the later row of a colliding pair, or the non-fixed one when one row is fixed.
-        ranked = np.where(order < fixed, -1, order)
-        sorted_codes = codes[order]
-        same = np.flatnonzero(sorted_codes[1:] == sorted_codes[:-1])
-        # Pairs of fixed rows (the planted duplicate registrations) are meant to collide.
-        clash = np.maximum(ranked[same], ranked[same + 1])
-        clash = np.unique(clash[clash >= 0])
-        if not len(clash):
+        people.seq[todo] = sequences(rng, people.male[todo])
+        new = code17(people.region[todo], people.birth[todo], people.seq[todo])
+        pos = np.minimum(np.searchsorted(taken, new), len(taken) - 1)
+        clash = (taken[pos] == new) | np.isin(new, accepted)
+        _, first = np.unique(new, return_index=True)
+        repeated = np.ones(len(new), dtype=bool)
+        repeated[first] = False
+        clash |= repeated
+        accepted = np.concatenate([accepted, new[~clash]])
+        todo = todo[clash]
+        if not len(todo):
             return
-        people.seq[clash] = sequences(rng, people.male[clash])
     raise RuntimeError("could not make ID numbers unique")
 
 
