@@ -23,7 +23,12 @@ SCALES = (0.02, 0.05)
 AS_OF = dt.date(2015, 12, 31)
 WINDOW_START = dt.date(2015, 1, 1)
 # The audit's findings at scale 1 (DOMAIN.md).
-HEADLINE = {"payroll_active": 343, "car_owner": 2454, "county_seat_housing": 43, "business_owner": 439}
+HEADLINE = {
+    "payroll_active": 343,
+    "car_owner": 2454,
+    "county_seat_housing": 43,
+    "business_owner": 439,
+}
 # Written out here rather than imported, so the recomputation is independent of the generator.
 CARS = {"小型轿车", "小型普通客车", "小型越野客车", "微型普通客车", "轻型普通货车", "中型普通货车"}
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -68,11 +73,15 @@ def read_registry(root: Path, name: str) -> pl.DataFrame:
     reg = manifest["registries"][name]
     path = root / reg["path"]
     if path.suffix == ".csv":
-        encoding = {"auto": "utf-8-sig", "utf-8": "utf-8-sig"}.get(reg.get("encoding", "utf-8"), reg.get("encoding"))
+        encoding = {"auto": "utf-8-sig", "utf-8": "utf-8-sig"}.get(
+            reg.get("encoding", "utf-8"), reg.get("encoding")
+        )
         text = path.read_bytes().decode(encoding)
         frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
     elif path.suffix == ".xlsx":
-        sheet = fastexcel.read_excel(str(path)).load_sheet(reg["sheet"], header_row=reg["header_row"] - 1, dtypes="string")
+        sheet = fastexcel.read_excel(str(path)).load_sheet(
+            reg["sheet"], header_row=reg["header_row"] - 1, dtypes="string"
+        )
         frame = sheet.to_polars()
     elif path.suffix == ".parquet":
         frame = pl.read_parquet(path)
@@ -94,7 +103,8 @@ class Workspace:
         self.scale = summary["scale"]
         self.register = read_registry(root, "poverty")
         self.departments = {
-            name: read_registry(root, name) for name in ("payroll", "vehicles", "property", "business", "deaths", "medical")
+            name: read_registry(root, name)
+            for name in ("payroll", "vehicles", "property", "business", "deaths", "medical")
         }
         self.links = pl.read_csv(root / "truth" / "links.csv", infer_schema=False)
         self.flags = pl.read_csv(root / "truth" / "flags.csv", infer_schema=False)
@@ -103,9 +113,16 @@ class Workspace:
         """The registry's rows that truly belong to a registrant, with the registrant's columns."""
         links = self.links.filter(pl.col("registry") == name).select("record_key", "person_key")
         people = self.register.select(
-            pl.col("key").alias("person_key"), "household", pl.col("poverty_status"), pl.col("id_number").alias("reg_id")
+            pl.col("key").alias("person_key"),
+            "household",
+            pl.col("poverty_status"),
+            pl.col("id_number").alias("reg_id"),
         )
-        return self.departments[name].join(links, left_on="key", right_on="record_key").join(people, on="person_key")
+        return (
+            self.departments[name]
+            .join(links, left_on="key", right_on="record_key")
+            .join(people, on="person_key")
+        )
 
     def flagged(self, rule: str) -> set[str]:
         return set(self.flags.filter(pl.col("rule_id") == rule)["person_key"])
@@ -155,7 +172,9 @@ def test_bad_scale_is_a_domain_error(tmp_path: Path, scale: float) -> None:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
@@ -181,7 +200,9 @@ def test_another_seed_gives_other_data(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_summary_counts_are_the_rounded_audit_numbers(workspaces: dict[float, Workspace], scale: float) -> None:
+def test_summary_counts_are_the_rounded_audit_numbers(
+    workspaces: dict[float, Workspace], scale: float
+) -> None:
     summary = workspaces[scale].summary
     assert summary["scale"] == scale and summary["seed"] == DEFAULT_SEED
     assert set(summary["rules"]) == set(RULE_IDS)
@@ -191,19 +212,28 @@ def test_summary_counts_are_the_rounded_audit_numbers(workspaces: dict[float, Wo
     assert summary["ineligible_distinct"] == round(3119 * scale)
     assert summary["rules"]["false_exit"]["persons"] == round(2272 * scale)
     assert summary["rules"]["false_exit"]["households"] == round(608 * scale)
-    assert summary["exits"]["2014"] == {"households": round(6681 * scale), "persons": round(25528 * scale)}
+    assert summary["exits"]["2014"] == {
+        "households": round(6681 * scale),
+        "persons": round(25528 * scale),
+    }
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_headline_rules_recomputed_from_department_files(workspaces: dict[float, Workspace], scale: float) -> None:
+def test_headline_rules_recomputed_from_department_files(
+    workspaces: dict[float, Workspace], scale: float
+) -> None:
     ws = workspaces[scale]
     payroll = ws.linked("payroll").filter(pl.col("employment_status") == "在职")
-    vehicles = ws.linked("vehicles").filter(pl.col("vehicle_type").is_in(list(CARS)) & (pl.col("vehicle_status") == "正常"))
+    vehicles = ws.linked("vehicles").filter(
+        pl.col("vehicle_type").is_in(list(CARS)) & (pl.col("vehicle_status") == "正常")
+    )
     housing = ws.linked("property").filter(
-        pl.col("property_type").is_in(["商品房", "自建房"]) & pl.col("location").str.contains("白山镇", literal=True)
+        pl.col("property_type").is_in(["商品房", "自建房"])
+        & pl.col("location").str.contains("白山镇", literal=True)
     )
     business = ws.linked("business").filter(
-        pl.col("entity_type").is_in(["个体工商户", "有限责任公司", "个人独资企业"]) & pl.col("entity_status").is_in(["存续", "在业"])
+        pl.col("entity_type").is_in(["个体工商户", "有限责任公司", "个人独资企业"])
+        & pl.col("entity_status").is_in(["存续", "在业"])
     )
     found = {
         "payroll_active": set(payroll["person_key"]),
@@ -212,7 +242,9 @@ def test_headline_rules_recomputed_from_department_files(workspaces: dict[float,
         "business_owner": set(business["person_key"]),
     }
     for rule, persons in found.items():
-        assert len(persons) == round(HEADLINE[rule] * scale) == ws.summary["rules"][rule]["persons"], rule
+        assert (
+            len(persons) == round(HEADLINE[rule] * scale) == ws.summary["rules"][rule]["persons"]
+        ), rule
         assert persons == ws.flagged(rule), rule
     assert vehicles.height == round(2645 * scale)
     assert len(set().union(*found.values())) == round(3119 * scale)
@@ -223,25 +255,53 @@ def test_headline_rules_recomputed_from_department_files(workspaces: dict[float,
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_decoy_records_exist_and_are_not_counted(workspaces: dict[float, Workspace], scale: float) -> None:
+def test_decoy_records_exist_and_are_not_counted(
+    workspaces: dict[float, Workspace], scale: float
+) -> None:
     ws = workspaces[scale]
     vehicles = ws.linked("vehicles")
     assert vehicles.filter(~pl.col("vehicle_type").is_in(list(CARS))).height > 0
-    assert vehicles.filter(pl.col("vehicle_type").is_in(list(CARS)) & (pl.col("vehicle_status") != "正常")).height > 0
+    assert (
+        vehicles.filter(
+            pl.col("vehicle_type").is_in(list(CARS)) & (pl.col("vehicle_status") != "正常")
+        ).height
+        > 0
+    )
     assert ws.linked("payroll").filter(pl.col("employment_status") != "在职").height > 0
     business = ws.linked("business")
     assert business.filter(pl.col("entity_type") == "农民专业合作社").height > 0
     assert business.filter(pl.col("entity_status").is_in(["注销", "吊销"])).height > 0
     prop = ws.linked("property")
-    assert prop.filter((pl.col("property_type") == "易地扶贫搬迁安置房") & pl.col("location").str.contains("白山镇")).height > 0
-    assert prop.filter((pl.col("property_type") == "农村宅基地住房") & pl.col("location").str.contains("白山镇")).height > 0
-    assert prop.filter(pl.col("property_type").is_in(["商品房", "自建房"]) & ~pl.col("location").str.contains("白山镇")).height > 0
+    assert (
+        prop.filter(
+            (pl.col("property_type") == "易地扶贫搬迁安置房")
+            & pl.col("location").str.contains("白山镇")
+        ).height
+        > 0
+    )
+    assert (
+        prop.filter(
+            (pl.col("property_type") == "农村宅基地住房")
+            & pl.col("location").str.contains("白山镇")
+        ).height
+        > 0
+    )
+    assert (
+        prop.filter(
+            pl.col("property_type").is_in(["商品房", "自建房"])
+            & ~pl.col("location").str.contains("白山镇")
+        ).height
+        > 0
+    )
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_false_exit_recomputed_from_register(workspaces: dict[float, Workspace], scale: float) -> None:
+def test_false_exit_recomputed_from_register(
+    workspaces: dict[float, Workspace], scale: float
+) -> None:
     reg = workspaces[scale].register.with_columns(
-        income=pl.col("income_per_capita").cast(pl.Float64), exit_year=pl.col("exit_year").cast(pl.Int64)
+        income=pl.col("income_per_capita").cast(pl.Float64),
+        exit_year=pl.col("exit_year").cast(pl.Int64),
     )
     line = {2014: 2736.0, 2015: 2855.0}
     exited = reg.filter(pl.col("poverty_status") == "已脱贫")
@@ -252,7 +312,9 @@ def test_false_exit_recomputed_from_register(workspaces: dict[float, Workspace],
     assert set(below["key"]) == workspaces[scale].flagged("false_exit")
     # Household sizes are consistent with the rows, and income is per household.
     per_household = reg.group_by("household").agg(
-        pl.len().alias("rows"), pl.col("household_size").cast(pl.Int64).first(), pl.col("income").n_unique().alias("incomes")
+        pl.len().alias("rows"),
+        pl.col("household_size").cast(pl.Int64).first(),
+        pl.col("income").n_unique().alias("incomes"),
     )
     assert (per_household["rows"] == per_household["household_size"]).all()
     assert (per_household["incomes"] == 1).all()
@@ -266,7 +328,10 @@ def test_false_exit_recomputed_from_register(workspaces: dict[float, Workspace],
 def test_register_rules_recomputed(workspaces: dict[float, Workspace], scale: float) -> None:
     ws = workspaces[scale]
     reg = ws.register
-    poor = reg.filter((pl.col("poverty_status") == "贫困户") & (pl.col("income_per_capita").cast(pl.Float64) >= 2855))
+    poor = reg.filter(
+        (pl.col("poverty_status") == "贫困户")
+        & (pl.col("income_per_capita").cast(pl.Float64) >= 2855)
+    )
     assert set(poor["key"]) == ws.flagged("income_above_line") != set()
     ids = reg.filter(pl.col("id_number").is_not_null())
     repeated = ids.filter(pl.col("id_number").is_duplicated())
@@ -298,19 +363,25 @@ def test_risk_rules_recomputed(workspaces: dict[float, Workspace], scale: float)
         settled=pl.col("settled_on").str.to_date("%Y-%m-%d"),
     )
     window = medical.filter(
-        (pl.col("poverty_status") == "已脱贫") & (pl.col("settled") >= WINDOW_START) & (pl.col("settled") <= AS_OF)
+        (pl.col("poverty_status") == "已脱贫")
+        & (pl.col("settled") >= WINDOW_START)
+        & (pl.col("settled") <= AS_OF)
     )
     sums = window.group_by("household").agg(pl.col("paid").sum().round(2))
     heavy = set(sums.filter(pl.col("paid") > 5000)["household"])
     assert ws.members(heavy) == ws.flagged("medical_cost_risk") != set()
-    assert sums.filter(pl.col("paid") == 5000).height == ws.summary["decoys"]["medical_at_threshold"]
+    assert (
+        sums.filter(pl.col("paid") == 5000).height == ws.summary["decoys"]["medical_at_threshold"]
+    )
 
 
 # --- truth integrity -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_every_truth_row_points_at_real_rows(workspaces: dict[float, Workspace], scale: float) -> None:
+def test_every_truth_row_points_at_real_rows(
+    workspaces: dict[float, Workspace], scale: float
+) -> None:
     ws = workspaces[scale]
     persons = set(ws.register["key"])
     assert ws.register["key"].n_unique() == ws.register.height
@@ -326,21 +397,36 @@ def test_every_truth_row_points_at_real_rows(workspaces: dict[float, Workspace],
     assert set(ws.flags["person_key"]) <= persons
     assert set(ws.flags["rule_id"]) == set(RULE_IDS)
     households = dict(zip(ws.register["key"], ws.register["household"], strict=True))
-    assert all(households[p] == h for p, h in zip(ws.flags["person_key"], ws.flags["household_key"], strict=True))
+    assert all(
+        households[p] == h
+        for p, h in zip(ws.flags["person_key"], ws.flags["household_key"], strict=True)
+    )
     evidence = ws.flags.filter(pl.col("evidence_key").is_not_null())
     for registry, key in zip(evidence["evidence_registry"], evidence["evidence_key"], strict=True):
         assert key in set(ws.departments[registry]["key"])
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_true_links_are_identifiable_and_noisy(workspaces: dict[float, Workspace], scale: float) -> None:
+def test_true_links_are_identifiable_and_noisy(
+    workspaces: dict[float, Workspace], scale: float
+) -> None:
     ws = workspaces[scale]
     to_simplified = opencc.OpenCC("t2s")
-    register = dict(zip(ws.register["key"], zip(ws.register["name"], ws.register["id_number"], strict=True), strict=True))
+    register = dict(
+        zip(
+            ws.register["key"],
+            zip(ws.register["name"], ws.register["id_number"], strict=True),
+            strict=True,
+        )
+    )
     register_ids = set(ws.register["id_number"].drop_nulls())
     total = id_off = name_off = 0
     for name, frame in ws.departments.items():
-        links = dict(ws.links.filter(pl.col("registry") == name).select("record_key", "person_key").iter_rows())
+        links = dict(
+            ws.links.filter(pl.col("registry") == name)
+            .select("record_key", "person_key")
+            .iter_rows()
+        )
         for key, person_name, raw_id in frame.select("key", "name", "id_number").iter_rows():
             cleaned = clean_id(raw_id)
             person = links.get(key)
@@ -350,7 +436,10 @@ def test_true_links_are_identifiable_and_noisy(workspaces: dict[float, Workspace
                 continue
             true_name, true_id = register[person]
             same_id = cleaned == true_id
-            same_name = to_simplified.convert(person_name.replace(" ", "").replace("\u3000", "")) == true_name
+            same_name = (
+                to_simplified.convert(person_name.replace(" ", "").replace("\u3000", ""))
+                == true_name
+            )
             assert same_id or same_name, (name, key)  # at most one hard error
             assert same_id or not valid_id(cleaned), (name, key)  # ID errors never look valid
             total += 1
@@ -369,7 +458,9 @@ def test_true_links_are_identifiable_and_noisy(workspaces: dict[float, Workspace
 def test_strangers_resemble_registrants(workspaces: dict[float, Workspace], scale: float) -> None:
     ws = workspaces[scale]
     reg = ws.register.filter(pl.col("id_number").is_not_null())
-    by_name_birth = {(n, v[6:14]) for n, v in zip(reg["name"], reg["id_number"], strict=True) if valid_id(v)}
+    by_name_birth = {
+        (n, v[6:14]) for n, v in zip(reg["name"], reg["id_number"], strict=True) if valid_id(v)
+    }
     by_prefix: dict[str, list[tuple[str, str]]] = {}
     for n, v in zip(reg["name"], reg["id_number"], strict=True):
         by_prefix.setdefault(v[:14], []).append((n, v))
@@ -383,7 +474,10 @@ def test_strangers_resemble_registrants(workspaces: dict[float, Workspace], scal
             if (person_name, cleaned[6:14]) in by_name_birth:
                 twins += 1
             for other_name, other_id in by_prefix.get(cleaned[:14], []):
-                if other_name != person_name and sum(a != b for a, b in zip(cleaned[:17], other_id[:17], strict=True)) == 1:
+                if (
+                    other_name != person_name
+                    and sum(a != b for a, b in zip(cleaned[:17], other_id[:17], strict=True)) == 1
+                ):
                     neighbours += 1
     decoys = ws.summary["decoys"]
     # Each stranger owns one counted record; a few lose their name to noise.
@@ -398,13 +492,20 @@ def _table(path: Path) -> list[pl.DataFrame]:
     if path.suffix == ".parquet":
         return [pl.read_parquet(path)]
     reader = fastexcel.read_excel(str(path))
-    return [reader.load_sheet(s, header_row=None, dtypes="string").to_polars() for s in reader.sheet_names]
+    return [
+        reader.load_sheet(s, header_row=None, dtypes="string").to_polars()
+        for s in reader.sheet_names
+    ]
 
 
 def test_committed_sample_is_what_generate_writes(tmp_path: Path) -> None:
     summary = json.loads((COMMITTED / "truth" / "summary.json").read_text(encoding="utf-8"))
     generate(tmp_path, scale=summary["scale"], seed=summary["seed"])
-    committed = {k: v for k, v in _files(COMMITTED).items() if k == "linkaudit.yaml" or k.startswith(("data/", "truth/"))}
+    committed = {
+        k: v
+        for k, v in _files(COMMITTED).items()
+        if k == "linkaudit.yaml" or k.startswith(("data/", "truth/"))
+    }
     fresh = _files(tmp_path)
     assert sorted(committed) == sorted(fresh)
     for name, content in fresh.items():

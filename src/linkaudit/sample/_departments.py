@@ -18,7 +18,9 @@ from linkaudit.sample._plan import BUSINESS, CAR, HOUSING, PAYROLL, Plan
 from linkaudit.sample._population import VILLAGE_TOWNSHIP, VILLAGES, People, Register
 
 TOWNSHIP_NAMES = np.array([t for t, _ in _pools.TOWNSHIPS])
-TOWNSHIP_SHORT = np.array([t.removesuffix("瑶族乡").removesuffix("镇").removesuffix("乡") for t in TOWNSHIP_NAMES])
+TOWNSHIP_SHORT = np.array(
+    [t.removesuffix("瑶族乡").removesuffix("镇").removesuffix("乡") for t in TOWNSHIP_NAMES]
+)
 VILLAGE_NAMES = np.array([*VILLAGES, ""])  # index -1 → ""
 SEAT = 0  # index of 白山镇 in TOWNSHIPS
 WINDOW_START = np.datetime64("2015-01-01")
@@ -48,7 +50,9 @@ def pick(rng: np.random.Generator, pool: np.ndarray, count: int) -> np.ndarray:
     return rng.permutation(pool)[: min(count, len(pool))]
 
 
-def dates_between(rng: np.random.Generator, low: np.ndarray | str, high: np.ndarray | str, n: int) -> np.ndarray:
+def dates_between(
+    rng: np.random.Generator, low: np.ndarray | str, high: np.ndarray | str, n: int
+) -> np.ndarray:
     """Uniform random days in ``[low, high]`` (scalars or arrays)."""
     low = np.broadcast_to(np.asarray(low, dtype="datetime64[D]"), (n,))
     high = np.maximum(np.broadcast_to(np.asarray(high, dtype="datetime64[D]"), (n,)), low)
@@ -59,11 +63,19 @@ def dates_between(rng: np.random.Generator, low: np.ndarray | str, high: np.ndar
 def cat(*parts: str | np.ndarray | pl.Series) -> pl.Series:
     """Concatenate string constants and per-row arrays into one string series."""
     columns = {f"c{i}": p for i, p in enumerate(parts) if not isinstance(p, str)}
-    exprs = [pl.lit(p) if isinstance(p, str) else pl.col(f"c{i}").cast(pl.String) for i, p in enumerate(parts)]
+    exprs = [
+        pl.lit(p) if isinstance(p, str) else pl.col(f"c{i}").cast(pl.String)
+        for i, p in enumerate(parts)
+    ]
     return pl.DataFrame(columns).select(pl.concat_str(exprs).alias("s")).to_series()
 
 
-def _choice(rng: np.random.Generator, values: tuple[str, ...], n: int, weights: tuple[float, ...] | None = None) -> np.ndarray:
+def _choice(
+    rng: np.random.Generator,
+    values: tuple[str, ...],
+    n: int,
+    weights: tuple[float, ...] | None = None,
+) -> np.ndarray:
     p = None if weights is None else np.array(weights, dtype=np.float64) / sum(weights)
     return np.array(values)[rng.choice(len(values), size=n, p=p)]
 
@@ -104,24 +116,34 @@ def seat_street(rng: np.random.Generator, n: int, estate: bool) -> pl.Series:
     name = np.array(_pools.ESTATES)[rng.integers(0, len(_pools.ESTATES), n)]
     block = rng.integers(1, 20, n).astype(str)
     room = (rng.integers(1, 19, n) * 100 + rng.integers(1, 5, n)).astype(str)
-    return cat(_pools.COUNTY, _pools.COUNTY_SEAT, street, number, "号", name, block, "栋", room, "室")
+    return cat(
+        _pools.COUNTY, _pools.COUNTY_SEAT, street, number, "号", name, block, "栋", room, "室"
+    )
 
 
-def village_address(rng: np.random.Generator, township: np.ndarray, village: np.ndarray) -> pl.Series:
+def village_address(
+    rng: np.random.Generator, township: np.ndarray, village: np.ndarray
+) -> pl.Series:
     """A house in a hamlet of a village."""
     n = len(township)
     hamlet = np.array(_pools.HAMLETS)[rng.integers(0, len(_pools.HAMLETS), n)]
     number = rng.integers(1, 120, n).astype(str)
-    return cat(_pools.COUNTY, TOWNSHIP_NAMES[township], VILLAGE_NAMES[village], hamlet, number, "号")
+    return cat(
+        _pools.COUNTY, TOWNSHIP_NAMES[township], VILLAGE_NAMES[village], hamlet, number, "号"
+    )
 
 
 def market_street(rng: np.random.Generator, township: np.ndarray) -> pl.Series:
     """An address on the market street of a (non-seat) township."""
     number = rng.integers(1, 200, len(township)).astype(str)
-    return cat(_pools.COUNTY, TOWNSHIP_NAMES[township], TOWNSHIP_SHORT[township], "街", number, "号")
+    return cat(
+        _pools.COUNTY, TOWNSHIP_NAMES[township], TOWNSHIP_SHORT[township], "街", number, "号"
+    )
 
 
-def random_villages(rng: np.random.Generator, n: int, exclude_seat: bool) -> tuple[np.ndarray, np.ndarray]:
+def random_villages(
+    rng: np.random.Generator, n: int, exclude_seat: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Random (township, village) pairs, optionally outside the county seat."""
     allowed = np.flatnonzero(VILLAGE_TOWNSHIP != SEAT) if exclude_seat else np.arange(len(VILLAGES))
     village = allowed[rng.integers(0, len(allowed), n)]
@@ -146,13 +168,23 @@ def _employers() -> tuple[np.ndarray, np.ndarray]:
     return np.array(names), np.array(kinds)
 
 
-def _payroll_rows(rng: np.random.Generator, people: People, owner: np.ndarray, status: np.ndarray) -> pl.DataFrame:
+def _payroll_rows(
+    rng: np.random.Generator, people: People, owner: np.ndarray, status: np.ndarray
+) -> pl.DataFrame:
     names, kinds = _employers()
     employer = rng.integers(0, len(names), len(owner))
     birth = people.birth[owner]
     low = np.maximum(birth + 20 * _YEAR + 5, np.datetime64("1978-09-01"))
-    start = dates_between(rng, low, np.minimum(low + 30 * _YEAR, np.datetime64("2015-11-30")), len(owner))
-    return _frame(owner, employer=names[employer], employer_type=kinds[employer], employment_status=status, start_date=start)
+    start = dates_between(
+        rng, low, np.minimum(low + 30 * _YEAR, np.datetime64("2015-11-30")), len(owner)
+    )
+    return _frame(
+        owner,
+        employer=names[employer],
+        employer_type=kinds[employer],
+        employment_status=status,
+        start_date=start,
+    )
 
 
 def payroll(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
@@ -166,7 +198,9 @@ def payroll(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     planted = len(active) + len(retired) + len(departed) + len(lookalike)
     others = pick(rng, _aged(cast, cast.others, 22, 85), max(n["payroll_rows"] - planted, 0))
     age = cast.people.age(others)
-    other_status = np.where(age >= 60, "退休", np.where(rng.random(len(others)) < 0.92, "在职", "离职"))
+    other_status = np.where(
+        age >= 60, "退休", np.where(rng.random(len(others)) < 0.92, "在职", "离职")
+    )
     owner = np.concatenate([active, retired, departed, lookalike, others])
     status = np.concatenate(
         [
@@ -184,7 +218,11 @@ def payroll(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
 
 
 def _vehicle_rows(
-    rng: np.random.Generator, people: People, owner: np.ndarray, vtype: np.ndarray, status: np.ndarray
+    rng: np.random.Generator,
+    people: People,
+    owner: np.ndarray,
+    vtype: np.ndarray,
+    status: np.ndarray,
 ) -> pl.DataFrame:
     low = np.maximum(people.birth[owner] + 18 * _YEAR + 5, np.datetime64("2000-01-01"))
     registered = dates_between(rng, low, "2015-12-31", len(owner))
@@ -251,17 +289,27 @@ def _property_rows(
 ) -> pl.DataFrame:
     n = len(owner)
     low = np.select(
-        [ptype == "商品房", ptype == _pools.PROPERTY_RESETTLEMENT, ptype == _pools.PROPERTY_ECONOMY],
+        [
+            ptype == "商品房",
+            ptype == _pools.PROPERTY_RESETTLEMENT,
+            ptype == _pools.PROPERTY_ECONOMY,
+        ],
         [60.0, 25.0, 50.0],
         80.0,
     )
-    span = np.select([ptype == "商品房", ptype == _pools.PROPERTY_RESETTLEMENT], [80.0, 100.0], 160.0)
+    span = np.select(
+        [ptype == "商品房", ptype == _pools.PROPERTY_RESETTLEMENT], [80.0, 100.0], 160.0
+    )
     area = np.round(low + rng.random(n) * span, 2)
     registered = dates_between(rng, "2005-01-01", "2015-12-31", n)
-    return _frame(owner, location=location, property_type=ptype, area=area, registered_on=registered)
+    return _frame(
+        owner, location=location, property_type=ptype, area=area, registered_on=registered
+    )
 
 
-def _locations(rng: np.random.Generator, people: People, owner: np.ndarray, kind: np.ndarray) -> pl.Series:
+def _locations(
+    rng: np.random.Generator, people: People, owner: np.ndarray, kind: np.ndarray
+) -> pl.Series:
     """Location text by kind: seat_flat, seat_house, home_village, other_village, other_street,
     resettlement, economy, nanning."""
     n = len(owner)
@@ -271,7 +319,11 @@ def _locations(rng: np.random.Generator, people: People, owner: np.ndarray, kind
     other_t, other_v = random_villages(rng, n, exclude_seat=True)
     seat_villages = np.flatnonzero(VILLAGE_TOWNSHIP == SEAT)
     seat_v = seat_villages[rng.integers(0, len(seat_villages), n)]
-    block, unit, room = rng.integers(1, 30, n).astype(str), rng.integers(1, 5, n).astype(str), rng.integers(101, 605, n).astype(str)
+    block, unit, room = (
+        rng.integers(1, 30, n).astype(str),
+        rng.integers(1, 5, n).astype(str),
+        rng.integers(101, 605, n).astype(str),
+    )
     region = np.array([name for _, name in _pools.OTHER_REGIONS[:6]])[rng.integers(0, 6, n)]
     number = rng.integers(1, 300, n).astype(str)
     options = {
@@ -286,8 +338,20 @@ def _locations(rng: np.random.Generator, people: People, owner: np.ndarray, kind
         "home_village": village_address(rng, township, village),
         "other_village": village_address(rng, other_t, other_v),
         "other_street": market_street(rng, other_townships(rng, n)),
-        "resettlement": cat(_pools.COUNTY, _pools.COUNTY_SEAT, "易地扶贫搬迁安置小区", block, "栋", unit, "单元", room, "号"),
-        "economy": cat(_pools.COUNTY, _pools.COUNTY_SEAT, "城东经济适用住房小区", block, "栋", room, "室"),
+        "resettlement": cat(
+            _pools.COUNTY,
+            _pools.COUNTY_SEAT,
+            "易地扶贫搬迁安置小区",
+            block,
+            "栋",
+            unit,
+            "单元",
+            room,
+            "号",
+        ),
+        "economy": cat(
+            _pools.COUNTY, _pools.COUNTY_SEAT, "城东经济适用住房小区", block, "栋", room, "室"
+        ),
         "nanning": cat(region, "民族大道", number, "号"),
     }
     out = np.empty(n, dtype=object)
@@ -309,12 +373,25 @@ def property_(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     commercial = pick(rng, _aged(cast, cast.clean, 25, 70), n["property_commercial_elsewhere"])
     selfbuilt = pick(rng, _aged(cast, cast.clean, 25, 80), n["property_selfbuilt_elsewhere"])
     lookalike = cast.lookalikes["property"]
-    planted = len(counted) + len(homestead) + len(resettled) + len(commercial) + len(selfbuilt) + len(lookalike)
+    planted = (
+        len(counted)
+        + len(homestead)
+        + len(resettled)
+        + len(commercial)
+        + len(selfbuilt)
+        + len(lookalike)
+    )
     count = max(n["property_rows"] - planted, 0)
     others = pick(rng, _aged(cast, cast.others, 22, 95), count)
     other_type = _choice(
         rng,
-        ("商品房", "自建房", _pools.PROPERTY_ECONOMY, _pools.PROPERTY_HOMESTEAD, _pools.PROPERTY_RESETTLEMENT),
+        (
+            "商品房",
+            "自建房",
+            _pools.PROPERTY_ECONOMY,
+            _pools.PROPERTY_HOMESTEAD,
+            _pools.PROPERTY_RESETTLEMENT,
+        ),
         len(others),
         (40, 25, 5, 28, 2),
     )
@@ -329,10 +406,20 @@ def property_(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
             other_type == _pools.PROPERTY_ECONOMY,
             other_type == _pools.PROPERTY_RESETTLEMENT,
         ],
-        ["seat_flat", "other_street", "nanning", "seat_house", "home_village", "economy", "resettlement"],
+        [
+            "seat_flat",
+            "other_street",
+            "nanning",
+            "seat_house",
+            "home_village",
+            "economy",
+            "resettlement",
+        ],
         "home_village",
     )
-    owner = np.concatenate([counted, homestead, resettled, commercial, selfbuilt, lookalike, others])
+    owner = np.concatenate(
+        [counted, homestead, resettled, commercial, selfbuilt, lookalike, others]
+    )
     ptype = np.concatenate(
         [
             counted_type,
@@ -364,18 +451,31 @@ def property_(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
 # --- business --------------------------------------------------------------------------------
 
 
-def _entity_names(rng: np.random.Generator, people: People, owner: np.ndarray, etype: np.ndarray) -> pl.Series:
+def _entity_names(
+    rng: np.random.Generator, people: People, owner: np.ndarray, etype: np.ndarray
+) -> pl.Series:
     n = len(owner)
     tables = char_tables()
     pool = np.concatenate([tables.given_male, tables.given_female])
     brand = pool[rng.integers(0, len(pool), (n, 2))].astype(np.uint32).view("<U2").ravel()
     township = people.township[owner]
     town = TOWNSHIP_NAMES[township]
-    shop = cat(_pools.COUNTY, town, brand, np.array(_pools.SHOP_KINDS)[rng.integers(0, len(_pools.SHOP_KINDS), n)])
+    shop = cat(
+        _pools.COUNTY,
+        town,
+        brand,
+        np.array(_pools.SHOP_KINDS)[rng.integers(0, len(_pools.SHOP_KINDS), n)],
+    )
     company_kind = np.array(_pools.COMPANY_KINDS)[rng.integers(0, len(_pools.COMPANY_KINDS), n)]
     company = cat(_pools.COUNTY, brand, company_kind, "有限公司")
     sole = cat(_pools.COUNTY, brand, company_kind, "经营部")
-    coop = cat(_pools.COUNTY, town, brand, np.array(_pools.COOP_KINDS)[rng.integers(0, len(_pools.COOP_KINDS), n)], "专业合作社")
+    coop = cat(
+        _pools.COUNTY,
+        town,
+        brand,
+        np.array(_pools.COOP_KINDS)[rng.integers(0, len(_pools.COOP_KINDS), n)],
+        "专业合作社",
+    )
     return pl.Series(
         np.select(
             [etype == "个体工商户", etype == "有限责任公司", etype == "个人独资企业"],
@@ -419,7 +519,9 @@ def business(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     low = np.maximum(cast.people.birth[owner] + 18 * _YEAR + 5, np.datetime64("2003-01-01"))
     registered = dates_between(rng, low, "2015-12-31", len(owner))
     names = _entity_names(rng, cast.people, owner, etype)
-    return _frame(owner, entity_name=names, entity_type=etype, entity_status=status, registered_on=registered)
+    return _frame(
+        owner, entity_name=names, entity_type=etype, entity_status=status, registered_on=registered
+    )
 
 
 # --- deaths ----------------------------------------------------------------------------------
@@ -441,7 +543,9 @@ def deaths(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     rows.append(others)
     dates.append(dates_between(rng, low, "2016-03-31", len(others)))
     owner = np.concatenate(rows)
-    return _frame(owner, death_date=np.concatenate(dates), address=home_address(cast.people, owner, rng))
+    return _frame(
+        owner, death_date=np.concatenate(dates), address=home_address(cast.people, owner, rng)
+    )
 
 
 # --- medical ---------------------------------------------------------------------------------
@@ -482,7 +586,9 @@ def medical(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     threshold), the planted high-cost households and their decoys, and others' rows."""
     n = plan.n
     reg = cast.register
-    owners = cast.medical_owners[rng.integers(0, len(cast.medical_owners), n["medical_registrant_rows"])]
+    owners = cast.medical_owners[
+        rng.integers(0, len(cast.medical_owners), n["medical_registrant_rows"])
+    ]
     cents = _amounts(rng, len(owners))
     settled = dates_between(rng, "2014-01-01", "2016-03-31", len(owners))
     # Keep every other exited household's 12-month self-paid sum at or below 4,500 yuan.
@@ -519,7 +625,9 @@ def medical(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     self_paid = np.concatenate(parts_cents)
     total_cost = (self_paid / rng.uniform(0.25, 0.7, len(owner))).astype(np.int64)
     provider = _choice(rng, _pools.MEDICAL_PROVIDERS, len(owner), (40, 20, 10, 15, 15))
-    kind = np.where(self_paid > 150_000, "住院", _choice(rng, _pools.MEDICAL_KINDS, len(owner), (85, 15)))
+    kind = np.where(
+        self_paid > 150_000, "住院", _choice(rng, _pools.MEDICAL_KINDS, len(owner), (85, 15))
+    )
     return _frame(
         owner,
         provider=provider,

@@ -67,8 +67,12 @@ def _scaled(rate: float, eligible: np.ndarray) -> float:
 
 
 def _with_separator(col: pl.Expr, sep: str) -> pl.Expr:
-    long_form = pl.concat_str([col.str.slice(0, 6), col.str.slice(6, 8), col.str.slice(14, 4)], separator=sep)
-    short_form = pl.concat_str([col.str.slice(0, 6), col.str.slice(6, 6), col.str.slice(12, 3)], separator=sep)
+    long_form = pl.concat_str(
+        [col.str.slice(0, 6), col.str.slice(6, 8), col.str.slice(14, 4)], separator=sep
+    )
+    short_form = pl.concat_str(
+        [col.str.slice(0, 6), col.str.slice(6, 6), col.str.slice(12, 3)], separator=sep
+    )
     return pl.when(col.str.len_chars() == 18).then(long_form).otherwise(short_form)
 
 
@@ -158,7 +162,10 @@ def identity_noise(
         .otherwise(col)
     )
     id_series = frame.select(
-        pl.when(pl.col("missing")).then(pl.lit(None, dtype=pl.String)).otherwise(formatted).alias("id")
+        pl.when(pl.col("missing"))
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(formatted)
+        .alias("id")
     ).to_series()
 
     # --- name ---

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PAYROLL, CAR, HOUSING, BUSINESS = "payroll_active", "car_owner", "county_seat_housing", "business_owner"
+PAYROLL, CAR, HOUSING, BUSINESS = (
+    "payroll_active",
+    "car_owner",
+    "county_seat_housing",
+    "business_owner",
+)
 HEADLINE_RULES = (PAYROLL, CAR, HOUSING, BUSINESS)
 RULE_IDS = (
     PAYROLL, CAR, HOUSING, BUSINESS,

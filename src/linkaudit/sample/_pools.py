@@ -26,7 +26,9 @@ GIVEN_MALE = (
     "春秋明志强军勇海福贵荣昌光文武德忠新宁安康生成连远朝兴发才胜利金银华国建平学林东伟"
     "俊壮振开庆日永有元玉家桂松清良宝峰坤万正进全大恩善达兵天"
 )
-GIVEN_FEMALE = "春秋花兰凤梅英丽芳秀玉美艳红燕妹娟姣娇桂金银月霞莲琴香萍珍连翠菊玲婷雪云丹彩荣妮慧晴"
+GIVEN_FEMALE = (
+    "春秋花兰凤梅英丽芳秀玉美艳红燕妹娟姣娇桂金银月霞莲琴香萍珍连翠菊玲婷雪云丹彩荣妮慧晴"
+)
 
 # Extra characters that clerks type for a name character with the same reading; together with
 # the pools above they form the homophone groups (same `pypinyin.lazy_pinyin` reading).
@@ -63,9 +65,30 @@ TOWNSHIPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # Relative population of each township (the county seat is the largest).
 TOWNSHIP_WEIGHTS = (22, 9, 12, 9, 8, 9, 8, 6, 6, 5, 6)
 # Hamlets (屯) used to build rural addresses.
-HAMLETS = ("那伦屯", "弄怀屯", "板坡屯", "岜独屯", "那造屯", "古朗屯", "六合屯", "弄烟屯", "下岭屯", "上林屯")
+HAMLETS = (
+    "那伦屯",
+    "弄怀屯",
+    "板坡屯",
+    "岜独屯",
+    "那造屯",
+    "古朗屯",
+    "六合屯",
+    "弄烟屯",
+    "下岭屯",
+    "上林屯",
+)
 # Streets of the county seat, and the market street of every other township.
-SEAT_STREETS = ("民族大道", "人民路", "兴马大道", "红星路", "公园路", "城东路", "迎宾路", "平安路", "滨江路")
+SEAT_STREETS = (
+    "民族大道",
+    "人民路",
+    "兴马大道",
+    "红星路",
+    "公园路",
+    "城东路",
+    "迎宾路",
+    "平安路",
+    "滨江路",
+)
 ESTATES = ("阳光花园", "金湾小区", "锦绣家园", "龙腾苑", "翠竹小区", "江景豪庭")
 
 # Other Nanning-area region codes (4501xx) for people registered outside the county.
@@ -101,9 +124,24 @@ EMPLOYMENT_OTHER = ("离职", "退休")
 
 # Vehicle types: counted ones are cars, passenger and goods vehicles; the rest are two- and
 # three-wheelers, low-speed trucks and tractors, which the audit does not count as cars.
-CAR_TYPES = ("小型轿车", "小型普通客车", "小型越野客车", "微型普通客车", "轻型普通货车", "中型普通货车")
+CAR_TYPES = (
+    "小型轿车",
+    "小型普通客车",
+    "小型越野客车",
+    "微型普通客车",
+    "轻型普通货车",
+    "中型普通货车",
+)
 CAR_TYPE_WEIGHTS = (45, 25, 8, 6, 12, 4)
-NON_CAR_TYPES = ("普通二轮摩托车", "普通三轮摩托车", "轻便二轮摩托车", "三轮汽车", "低速货车", "轮式拖拉机", "手扶拖拉机")
+NON_CAR_TYPES = (
+    "普通二轮摩托车",
+    "普通三轮摩托车",
+    "轻便二轮摩托车",
+    "三轮汽车",
+    "低速货车",
+    "轮式拖拉机",
+    "手扶拖拉机",
+)
 NON_CAR_TYPE_WEIGHTS = (55, 12, 12, 8, 6, 4, 3)
 VEHICLE_COUNTED_STATUS = "正常"
 VEHICLE_OTHER_STATUS = ("注销", "报废")
@@ -121,7 +159,18 @@ ENTITY_COUNTED_WEIGHTS = (80, 14, 6)
 ENTITY_COOPERATIVE = "农民专业合作社"
 STATUS_ACTIVE = ("存续", "在业")
 STATUS_CLOSED = ("注销", "吊销")
-SHOP_KINDS = ("百货店", "日用品店", "农资店", "饭店", "摩托车修理店", "五金店", "服装店", "粉店", "养殖场", "建材店")
+SHOP_KINDS = (
+    "百货店",
+    "日用品店",
+    "农资店",
+    "饭店",
+    "摩托车修理店",
+    "五金店",
+    "服装店",
+    "粉店",
+    "养殖场",
+    "建材店",
+)
 COMPANY_KINDS = ("农业开发", "商贸", "建筑工程", "物流", "食品", "旅游开发")
 COOP_KINDS = ("种养", "山羊养殖", "旱藕种植", "核桃种植", "黑山猪养殖", "果蔬")
 

@@ -58,7 +58,10 @@ class People:
     def extend(self, other: People) -> People:
         """These rows followed by the other's."""
         return People(
-            **{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)}
+            **{
+                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in fields(self)
+            }
         )
 
 
@@ -112,7 +115,9 @@ def _townships(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.choice(len(weights), size=n, p=weights / weights.sum())
 
 
-def _income(rng: np.random.Generator, group: np.ndarray, plan: Plan) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _income(
+    rng: np.random.Generator, group: np.ndarray, plan: Plan
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-capita income in cents by household group, with the boundary decoys; flags."""
     n = plan.n
     income = np.zeros(len(group), dtype=np.int64)
@@ -132,7 +137,9 @@ def _income(rng: np.random.Generator, group: np.ndarray, plan: Plan) -> tuple[np
 
     b = block(FALSE_EXIT, [])
     income[b["rest"]] = rng.integers(150_000, 273_600, size=len(b["rest"]))
-    b = block(EXIT_2014, [("at", n["exit2014_at_line"]), ("below_national", n["exit2014_below_national"])])
+    b = block(
+        EXIT_2014, [("at", n["exit2014_at_line"]), ("below_national", n["exit2014_below_national"])]
+    )
     income[b["at"]] = 273_600
     income[b["below_national"]] = rng.integers(273_601, 280_000, size=len(b["below_national"]))
     income[b["rest"]] = tail(len(b["rest"]), 280_000)
@@ -142,7 +149,14 @@ def _income(rng: np.random.Generator, group: np.ndarray, plan: Plan) -> tuple[np
     income[b["rest"]] = tail(len(b["rest"]), 285_500)
     flags["exit2015_at_line"] = b["at"]
     above, at_line = n["income_above_line_households"], n["income_above_line_at_line"]
-    b = block(POOR, [("at", min(at_line, above)), ("above", max(above - at_line, 0)), ("near", n["poor_near_line"])])
+    b = block(
+        POOR,
+        [
+            ("at", min(at_line, above)),
+            ("above", max(above - at_line, 0)),
+            ("near", n["poor_near_line"]),
+        ],
+    )
     income[b["at"]] = 285_500
     income[b["above"]] = rng.integers(285_501, 400_000, size=len(b["above"]))
     income[b["near"]] = rng.integers(280_000, 285_500, size=len(b["near"]))
@@ -158,7 +172,9 @@ def build_register(rng: np.random.Generator, plan: Plan) -> tuple[Register, Peop
     h_fe, p_fe = n["false_exit_households"], n["false_exit_persons"]
     h14, p14 = n["exit2014_households"], n["exit2014_persons"]
     h15 = n["exit2015_households"]
-    h_poor = max(n["households"] - h14 - h15, n["income_above_line_households"] + n["poor_near_line"])
+    h_poor = max(
+        n["households"] - h14 - h15, n["income_above_line_households"] + n["poor_near_line"]
+    )
     group = np.repeat([FALSE_EXIT, EXIT_2014, EXIT_2015, POOR], [h_fe, h14 - h_fe, h15, h_poor])
     size = np.concatenate(
         [
@@ -186,7 +202,12 @@ def build_register(rng: np.random.Generator, plan: Plan) -> tuple[Register, Peop
         mask[rank[idx]] = True
         flags[label] = mask
     group, size, income = group[order], size[order], income[order]
-    township, village, identified, exit_year = township[order], village[order], identified[order], exit_year[order]
+    township, village, identified, exit_year = (
+        township[order],
+        village[order],
+        identified[order],
+        exit_year[order],
+    )
 
     # --- members ---
     households = len(group)
@@ -229,8 +250,12 @@ def build_register(rng: np.random.Generator, plan: Plan) -> tuple[Register, Peop
     age[relation == DAUGHTER_IN_LAW] = np.maximum(age[relation == DAUGHTER_IN_LAW], 18)
 
     tables = char_tables()
-    head_surname = tables.surnames[rng.choice(len(tables.surnames), size=households, p=tables.surname_p)]
-    own_surname = tables.surnames[rng.choice(len(tables.surnames), size=len(hh), p=tables.surname_p)]
+    head_surname = tables.surnames[
+        rng.choice(len(tables.surnames), size=households, p=tables.surname_p)
+    ]
+    own_surname = tables.surnames[
+        rng.choice(len(tables.surnames), size=len(hh), p=tables.surname_p)
+    ]
     inherits = np.isin(relation, [HEAD, SON, DAUGHTER, GRANDSON, GRANDDAUGHTER, FATHER])
     surname = np.where(inherits, head_surname[hh], own_surname)
     names = random_names(rng, male, surname)
@@ -238,7 +263,9 @@ def build_register(rng: np.random.Generator, plan: Plan) -> tuple[Register, Peop
     hh_ethnic = rng.choice(3, size=households, p=[0.85, 0.12, 0.03])
     yao = np.isin(township, [9, 10]) & (rng.random(households) < 0.4)
     hh_ethnic[yao] = 2
-    ethnicity = np.where(rng.random(len(hh)) < 0.9, hh_ethnic[hh], rng.choice(3, size=len(hh), p=[0.85, 0.12, 0.03]))
+    ethnicity = np.where(
+        rng.random(len(hh)) < 0.9, hh_ethnic[hh], rng.choice(3, size=len(hh), p=[0.85, 0.12, 0.03])
+    )
 
     people = People(
         name=names,
@@ -269,14 +296,18 @@ def birth_dates(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
     """A random day in the birth year implied by the age on 31 December 2015."""
     year = AS_OF_YEAR - age
     start = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
-    length = ((year + 1 - 1970).astype("datetime64[Y]").astype("datetime64[D]") - start).astype(np.int64)
+    length = ((year + 1 - 1970).astype("datetime64[Y]").astype("datetime64[D]") - start).astype(
+        np.int64
+    )
     return start + (rng.random(len(age)) * length).astype(np.int64)
 
 
 def regions(rng: np.random.Generator, n: int, local_share: float) -> np.ndarray:
     """Region codes: Mashan's own with the given share, else another Nanning-area code."""
     others = np.array([code for code, _ in _pools.OTHER_REGIONS], dtype=np.int64)
-    return np.where(rng.random(n) < local_share, _pools.COUNTY_CODE, others[rng.integers(0, len(others), n)])
+    return np.where(
+        rng.random(n) < local_share, _pools.COUNTY_CODE, others[rng.integers(0, len(others), n)]
+    )
 
 
 def sequences(rng: np.random.Generator, male: np.ndarray) -> np.ndarray:
@@ -288,7 +319,9 @@ def build_others(rng: np.random.Generator, count: int) -> People:
     """Residents who are not on the register (and some registered elsewhere)."""
     # A rural population pyramid: fewer old people, a dip for migrant-age adults.
     ages = np.arange(0, 96)
-    weight = np.where(ages < 60, 1.0, np.exp(-(ages - 60) / 12.0)) * np.where((ages >= 20) & (ages < 40), 0.85, 1.0)
+    weight = np.where(ages < 60, 1.0, np.exp(-(ages - 60) / 12.0)) * np.where(
+        (ages >= 20) & (ages < 40), 0.85, 1.0
+    )
     age = rng.choice(ages, size=count, p=weight / weight.sum())
     male = rng.random(count) < 0.51
     township = _townships(rng, count)
@@ -360,7 +393,11 @@ def neighbours(rng: np.random.Generator, people: People, source: np.ndarray) -> 
     for _ in range(100):
         position = rng.integers(0, 3, size=len(todo))  # hundreds, tens, units of the sequence
         # Changing the units digit by an even step keeps the sex parity.
-        step = np.where(position == 2, 2 * rng.integers(1, 5, size=len(todo)), rng.integers(1, 10, size=len(todo)))
+        step = np.where(
+            position == 2,
+            2 * rng.integers(1, 5, size=len(todo)),
+            rng.integers(1, 10, size=len(todo)),
+        )
         power = 10 ** (2 - position)
         digit = original[todo] // power % 10
         near.seq[todo] = original[todo] + ((digit + step) % 10 - digit) * power

@@ -46,7 +46,11 @@ def evaluate(register: pl.DataFrame, departments: dict[str, pl.DataFrame]) -> pl
         for name, frame in departments.items()
     }
     parts = [
-        _flags(linked["payroll"].filter(pl.col("employment_status") == _pools.EMPLOYMENT_ACTIVE), PAYROLL, "payroll"),
+        _flags(
+            linked["payroll"].filter(pl.col("employment_status") == _pools.EMPLOYMENT_ACTIVE),
+            PAYROLL,
+            "payroll",
+        ),
         _flags(
             linked["vehicles"].filter(
                 pl.col("vehicle_type").is_in(_pools.CAR_TYPES)
@@ -73,12 +77,16 @@ def evaluate(register: pl.DataFrame, departments: dict[str, pl.DataFrame]) -> pl
         ),
     ]
 
-    line = pl.col("exit_year").replace_strict(POVERTY_LINE, default=None, return_dtype=pl.Int64) * 100
+    line = (
+        pl.col("exit_year").replace_strict(POVERTY_LINE, default=None, return_dtype=pl.Int64) * 100
+    )
     exited = pl.col("poverty_status") == "已脱贫"
     parts.append(_flags(register.filter(exited & (pl.col("income") < line)), "false_exit", None))
     parts.append(
         _flags(
-            register.filter((pl.col("poverty_status") == "贫困户") & (pl.col("income") >= CURRENT_LINE * 100)),
+            register.filter(
+                (pl.col("poverty_status") == "贫困户") & (pl.col("income") >= CURRENT_LINE * 100)
+            ),
             "income_above_line",
             None,
         )
@@ -97,14 +105,19 @@ def evaluate(register: pl.DataFrame, departments: dict[str, pl.DataFrame]) -> pl
     parts.append(_flags(_members(register, working_age), "working_age_death_risk", "deaths"))
 
     settled = linked["medical"].filter(
-        exited & (pl.col("settled_on") >= WINDOW_START) & (pl.col("settled_on") <= AS_OF) & (pl.col("self_paid") > 0)
+        exited
+        & (pl.col("settled_on") >= WINDOW_START)
+        & (pl.col("settled_on") <= AS_OF)
+        & (pl.col("self_paid") > 0)
     )
     heavy = (
         settled.group_by("household_key")
         .agg(pl.col("self_paid").sum().alias("total"))
         .filter(pl.col("total") > MEDICAL_THRESHOLD_CENTS)
     )
-    evidence = settled.join(heavy.select("household_key"), on="household_key").select("household_key", "record_key")
+    evidence = settled.join(heavy.select("household_key"), on="household_key").select(
+        "household_key", "record_key"
+    )
     parts.append(_flags(_members(register, evidence), "medical_cost_risk", "medical"))
 
     ids = register.filter(pl.col("id_text") != "")
@@ -126,7 +139,9 @@ def rule_counts(flags: pl.DataFrame) -> dict[str, dict[str, int]]:
         entry = {
             "persons": rows["person_key"].n_unique(),
             "households": rows["household_key"].n_unique(),
-            "evidence_records": evidence.select("evidence_registry", "evidence_key").unique().height,
+            "evidence_records": evidence.select("evidence_registry", "evidence_key")
+            .unique()
+            .height,
         }
         if rule == CAR:
             entry["cars"] = entry["evidence_records"]

@@ -54,7 +54,9 @@ def grouped_amount(cents: pl.Expr) -> pl.Expr:
     """1,234.50 (thousands separated; amounts below a million yuan)."""
     yuan = cents // 100
     fraction = (cents % 100).cast(pl.String).str.zfill(2)
-    thousands = pl.format("{},{}.{}", yuan // 1000, (yuan % 1000).cast(pl.String).str.zfill(3), fraction)
+    thousands = pl.format(
+        "{},{}.{}", yuan // 1000, (yuan % 1000).cast(pl.String).str.zfill(3), fraction
+    )
     return pl.when(yuan >= 1000).then(thousands).otherwise(pl.format("{}.{}", yuan, fraction))
 
 
@@ -244,9 +246,17 @@ def write_payroll_xlsx(frame: pl.DataFrame, path: Path) -> None:
     """A workbook as the finance bureau sends it: a notes sheet first, then the data sheet with
     a title row above the header; birth dates are native Excel dates, IDs text."""
     workbook = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
     )
-    workbook.set_properties({"title": "财政供养人员信息", "author": "马山县财政局", "created": FIXED_CREATED})
+    workbook.set_properties(
+        {"title": "财政供养人员信息", "author": "马山县财政局", "created": FIXED_CREATED}
+    )
     notes = workbook.add_worksheet("说明")
     for row, line in enumerate(
         (
@@ -269,7 +279,9 @@ def write_payroll_xlsx(frame: pl.DataFrame, path: Path) -> None:
             if value is None:
                 continue
             if col == birth_index:
-                sheet.write_datetime(row, col, datetime.datetime.combine(value, datetime.time()), date_format)
+                sheet.write_datetime(
+                    row, col, datetime.datetime.combine(value, datetime.time()), date_format
+                )
             else:
                 sheet.write_string(row, col, str(value))
     workbook.close()

@@ -86,7 +86,9 @@ def _numbered(prefix: str, numbers: np.ndarray) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(numbers.astype(str), 8))
 
 
-def _first_per_group(rng: np.random.Generator, rows: np.ndarray, group: np.ndarray, per: int) -> np.ndarray:
+def _first_per_group(
+    rng: np.random.Generator, rows: np.ndarray, group: np.ndarray, per: int
+) -> np.ndarray:
     """Up to ``per`` random rows of each group, as an ``(groups, per)`` array (-1 = none)."""
     order = np.lexsort((rng.random(len(rows)), group))
     rows, group = rows[order], group[order]
@@ -169,7 +171,9 @@ def _cast(plan: Plan, seed: int) -> _Scenario:
     death_hh[hh[dead]] = True
     ordinary = ~taken & ~register.hh_flag["income_above_line"] & (group != FALSE_EXIT) & ~death_hh
     persons = np.arange(registrants)
-    same = pick(rng, np.flatnonzero(ordinary & (register.hh_size >= 2)), n["duplicate_same_household"])
+    same = pick(
+        rng, np.flatnonzero(ordinary & (register.hh_size >= 2)), n["duplicate_same_household"]
+    )
     ordinary[same] = False
     pairs = _first_per_group(rng, persons[np.isin(hh, same)], hh[np.isin(hh, same)], 2)
     cross_count = max(n["duplicate_pairs"] - len(same), 0)
@@ -187,7 +191,9 @@ def _cast(plan: Plan, seed: int) -> _Scenario:
     invalid_count = n["invalid_bad_checksum"] + n["invalid_malformed"] + n["invalid_missing"]
     invalid_hh = pick(rng, np.flatnonzero(ordinary), invalid_count)
     invalid = rng.permutation(
-        _first_per_group(rng, persons[np.isin(hh, invalid_hh)], hh[np.isin(hh, invalid_hh)], 1)[:, 0]
+        _first_per_group(rng, persons[np.isin(hh, invalid_hh)], hh[np.isin(hh, invalid_hh)], 1)[
+            :, 0
+        ]
     )
     id_text = _register_ids(rng, people, registrants, invalid, n)
 
@@ -229,7 +235,11 @@ def _cast(plan: Plan, seed: int) -> _Scenario:
         total = sum(w for _, w in _LOOKALIKE_SPLIT)
         at = 0
         for i, (dept, weight) in enumerate(_LOOKALIKE_SPLIT):
-            size = len(rows) - at if i == len(_LOOKALIKE_SPLIT) - 1 else round(len(rows) * weight / total)
+            size = (
+                len(rows) - at
+                if i == len(_LOOKALIKE_SPLIT) - 1
+                else round(len(rows) * weight / total)
+            )
             lookalikes[dept].append(rows[at : at + size])
             at += size
 
@@ -253,13 +263,21 @@ def _cast(plan: Plan, seed: int) -> _Scenario:
         "duplicate_same_household": len(pairs),
         "deaths_after_as_of": len(deaths["after_as_of"][0]),
         **{f"medical_{label}": len(v) for label, v in medical_hh.items() if label != "risk"},
-        **{label: int(mask.sum()) for label, mask in register.hh_flag.items() if label != "income_above_line"},
+        **{
+            label: int(mask.sum())
+            for label, mask in register.hh_flag.items()
+            if label != "income_above_line"
+        },
     }
     return _Scenario(plan, people, register, registrants, id_text, cast, decoys)
 
 
 def _register_ids(
-    rng: np.random.Generator, people: People, registrants: int, invalid: np.ndarray, n: dict[str, int]
+    rng: np.random.Generator,
+    people: People,
+    registrants: int,
+    invalid: np.ndarray,
+    n: dict[str, int],
 ) -> np.ndarray:
     """The register's ID column: valid IDs, except the planted bad checksums, malformed
     values (wrong length, letter O for zero, month 13) and blanks."""
@@ -292,7 +310,9 @@ def _register_ids(
     return text
 
 
-def _department_frames(scenario: _Scenario, seed: int) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], dict]:
+def _department_frames(
+    scenario: _Scenario, seed: int
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], dict]:
     """Internal (with owner) and output frames per department, and noise counts."""
     plan, cast, people = scenario.plan, scenario.cast, scenario.people
     codes = people.codes()
@@ -307,7 +327,12 @@ def _department_frames(scenario: _Scenario, seed: int) -> tuple[dict[str, pl.Dat
         owner = frame["owner"].to_numpy()
         strangers = owner >= scenario.registrants + len(cast.others)
         noisy = identity_noise(
-            rng, digits17(codes[owner]), people.name[owner], people.birth[owner], dept.birth_fill, strangers
+            rng,
+            digits17(codes[owner]),
+            people.name[owner],
+            people.birth[owner],
+            dept.birth_fill,
+            strangers,
         )
         frame = frame.with_columns(
             record_key=pl.Series(_numbered(dept.key_prefix, np.arange(1, frame.height + 1))),
@@ -317,11 +342,18 @@ def _department_frames(scenario: _Scenario, seed: int) -> tuple[dict[str, pl.Dat
             male=pl.Series(people.male[owner]),
         )
         if name == "vehicles":
-            frame = frame.with_columns(plate=dep.plates(rng, frame.height), address=dep.home_address(people, owner, rng))
-        internal[name] = frame.select("record_key", "owner", *[c for c in frame.columns if c not in ("record_key", "owner")])
+            frame = frame.with_columns(
+                plate=dep.plates(rng, frame.height), address=dep.home_address(people, owner, rng)
+            )
+        internal[name] = frame.select(
+            "record_key", "owner", *[c for c in frame.columns if c not in ("record_key", "owner")]
+        )
         output[name] = frame.select(dept.columns())
         registrant = owner < scenario.registrants
-        noise[name] = {"all": noise_counts(noisy, np.ones(len(owner), dtype=bool)), "true_links": noise_counts(noisy, registrant)}
+        noise[name] = {
+            "all": noise_counts(noisy, np.ones(len(owner), dtype=bool)),
+            "true_links": noise_counts(noisy, registrant),
+        }
     return internal, output, noise
 
 
@@ -331,7 +363,9 @@ def _register_frames(scenario: _Scenario) -> tuple[pl.DataFrame, pl.DataFrame]:
     hh = reg.hh
     person_key = _numbered("P", np.arange(1, count + 1))
     household_key = _numbered("H", hh + 1)
-    exit_year = pl.Series(np.where(reg.hh_exit_year[hh] > 0, reg.hh_exit_year[hh], 0)).replace(0, None)
+    exit_year = pl.Series(np.where(reg.hh_exit_year[hh] > 0, reg.hh_exit_year[hh], 0)).replace(
+        0, None
+    )
     status = np.where(reg.hh_exit_year[hh] > 0, "已脱贫", "贫困户")
     income = pl.Series(reg.hh_income[hh])
     internal = pl.DataFrame(
@@ -373,7 +407,9 @@ def _links(internal: dict[str, pl.DataFrame], registrants: int) -> pl.DataFrame:
         frame.filter(pl.col("owner") < registrants).select(
             pl.lit(name).alias("registry"),
             "record_key",
-            pl.format("P{}", (pl.col("owner") + 1).cast(pl.String).str.zfill(8)).alias("person_key"),
+            pl.format("P{}", (pl.col("owner") + 1).cast(pl.String).str.zfill(8)).alias(
+                "person_key"
+            ),
         )
         for name, frame in internal.items()
     ]
@@ -429,7 +465,9 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
     if not scale > 0:
         raise LinkauditError(f"scale must be positive, got {scale}", hint="e.g. --scale 0.1")
     if scale > 100:
-        raise LinkauditError(f"scale {scale} is too large (at most 100)", hint="use a smaller --scale")
+        raise LinkauditError(
+            f"scale {scale} is too large (at most 100)", hint="use a smaller --scale"
+        )
     out_dir = Path(out_dir)
     plan = make_plan(scale)
     scenario = _cast(plan, seed)
@@ -475,12 +513,17 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
         "poverty_line": {str(k): v for k, v in POVERTY_LINE.items()},
         "rules": {rule: counts[rule] for rule in RULE_IDS},
         "ineligible_distinct": distinct,
-        "rows": {"poverty": poverty.height, **{name: frame.height for name, frame in output.items()}},
+        "rows": {
+            "poverty": poverty.height,
+            **{name: frame.height for name, frame in output.items()},
+        },
         "households": reg.households,
         "links": {name: links.filter(pl.col("registry") == name).height for name in output},
         "exits": exits,
         "false_exit_share_of_2014_exits": {
-            "households": round(counts["false_exit"]["households"] / max(exits["2014"]["households"], 1), 4),
+            "households": round(
+                counts["false_exit"]["households"] / max(exits["2014"]["households"], 1), 4
+            ),
             "persons": round(counts["false_exit"]["persons"] / max(exits["2014"]["persons"], 1), 4),
         },
         "decoys": scenario.decoys,

@@ -1,0 +1,78 @@
+"""The CLI surface: every command has help and is documented in the README."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import run
+
+from linkaudit.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = [
+    ("load",),
+    ("link",),
+    ("evaluate",),
+    ("audit",),
+    ("explain",),
+    ("rules", "check"),
+    ("sample", "mashan"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_command_has_help(runner, command: tuple[str, ...]) -> None:
+    result = run(runner, *command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    # A docstring's first line: more than the usage line.
+    assert len(result.output.strip().splitlines()) > 3
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_command_is_in_readme(command: tuple[str, ...]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"linkaudit {' '.join(command)}" in readme
+
+
+def test_registered_commands_are_all_listed() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    names = set(group.commands)  # type: ignore[attr-defined]
+    assert names == {c[0] for c in COMMANDS}
+
+
+def test_readme_first_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    commands = [line for line in blocks[0].splitlines() if line and not line.startswith("#")]
+    assert commands[0].startswith("pip install . && linkaudit")
+    assert commands[1] == "pip install '.[test]' && pytest"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci
+
+
+def test_every_package_is_listed_in_pyproject() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    src = ROOT / "src"
+    found = {
+        ".".join(p.parent.relative_to(src).parts) for p in src.rglob("__init__.py")
+    } | {"linkaudit.rules"}
+    assert listed == found
+
+
+def test_version(runner) -> None:
+    from linkaudit import __version__
+
+    result = run(runner, "--version")
+    assert result.exit_code == 0 and result.output.strip() == __version__
+
+
+def test_unknown_command_is_usage_error(runner) -> None:
+    result = run(runner, "frobnicate")
+    assert result.exit_code == 2
