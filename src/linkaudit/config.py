@@ -250,9 +250,9 @@ def _linkage_problems(manifest: Manifest) -> list[str]:
     problems: list[str] = []
     link = manifest.linkage
     if link.blocking is not None:
-        for i, spec in enumerate(link.blocking):
+        for i, pass_spec in enumerate(link.blocking):
             try:
-                parse_passes([spec])
+                parse_passes([pass_spec])
             except ValueError as exc:
                 problems.append(f"linkage.blocking.{i}: {exc}")
     for i, spec in enumerate(link.comparisons or []):
@@ -263,7 +263,7 @@ def _linkage_problems(manifest: Manifest) -> list[str]:
                 f"{', '.join(COMPARATORS)}"
             )
             continue
-        if comparator not in ("citizen_id",) and not spec.get("field") and comparator != "chinese_name":
+        if comparator not in ("citizen_id", "chinese_name") and not spec.get("field"):
             problems.append(f"linkage.comparisons.{i}.field: name the canonical field to compare")
             continue
         try:

@@ -130,6 +130,7 @@ def parse_checked(text: str, allow_aggregates: bool = False) -> exp.Expression:
     if len(trees) != 1:
         raise ConditionError("a condition must be one expression, not several statements (';')")
     tree = trees[0]
+    assert tree is not None
     allowed = ALLOWED + (AGGREGATES if allow_aggregates else ())
     for node in tree.walk():
         if isinstance(node, exp.Anonymous):
@@ -148,7 +149,7 @@ def parse_checked(text: str, allow_aggregates: bool = False) -> exp.Expression:
             else:
                 reason = "not an allowed expression"
             raise ConditionError(f"{reason}: `{what}` ({kind})")
-    return tree
+    return tree  # type: ignore[return-value]
 
 
 def compile_condition(
@@ -201,7 +202,7 @@ def compile_condition(
         return node
 
     rewritten = tree.transform(rewrite)
-    return rewritten.sql(dialect="duckdb")
+    return str(rewritten.sql(dialect="duckdb"))
 
 
 def _undo_index_offset(index: exp.Expression) -> exp.Expression:

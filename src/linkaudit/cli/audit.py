@@ -75,7 +75,7 @@ def render_audit(result: AuditResult) -> None:
     if quarantined:
         console.print(f"[yellow]{quarantined:,} rows quarantined[/] (listed in exceptions.xlsx)")
     console.print("Flags are suspects for field verification, not verdicts.")
-    for name, path in result.outputs.items():
+    for path in result.outputs.values():
         console.print(f"  wrote {path}")
 
 

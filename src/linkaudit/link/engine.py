@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from linkaudit.config import Manifest
+from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
 from linkaudit.errors import WorkspaceError
 from linkaudit.link.blocking import (
     DEFAULT_PASSES,
+    BlockingPass,
     count_pairs_sql,
     id_variant_pairs_sql,
     key_column,
@@ -315,12 +316,10 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         + ", ".join(f"level_{c.name} VARCHAR, weight_{c.name} DOUBLE" for c in comparisons)
         + ", weight_prior DOUBLE)"
     )
-    hist_parts = []
-    for i, reg in enumerate(sources):
+    for reg in sources:
         if progress:
             progress(reg.name, "scoring", len(sources) + 1, steps)
         _score_registry(ws, reg.name, left, comparisons, model, tf_tables, passes, cfg)
-        hist_parts.append(reg.name)
         records = int(ws.scalar(f"SELECT count(*) FROM {quote_ident(table_name('reg', reg.name))}"))
         cand_n = int(ws.scalar(f"SELECT count(*) FROM cmp_{reg.name}"))
         row = ws.fetchone(
@@ -380,13 +379,13 @@ def _score_registry(
     comparisons: list[Comparison],
     model: Model,
     tf_tables: dict[int, str],
-    passes: list,  # type: ignore[type-arg]
-    cfg,  # type: ignore[no-untyped-def]
+    passes: list[BlockingPass],
+    cfg: LinkageConfig,
 ) -> None:
     weight_exprs = []
     level_exprs = []
     joins = []
-    for k, c in enumerate(comparisons):
+    for k in range(len(comparisons)):
         params = model.levels[k]
         weights = [f"{lv.weight!r}" for lv in params]
         w = _case(weights, f"g{k}")
@@ -443,7 +442,7 @@ def _score_registry(
     )
 
 
-def _weight_histogram(ws: Workspace, sources: list) -> list[tuple[float, int]]:  # type: ignore[type-arg]
+def _weight_histogram(ws: Workspace, sources: list[RegistryConfig]) -> list[tuple[float, int]]:
     if not sources:
         return []
     rows = ws.fetchall(
@@ -452,7 +451,7 @@ def _weight_histogram(ws: Workspace, sources: list) -> list[tuple[float, int]]: 
     return [(float(b), int(n)) for b, n in rows]
 
 
-def _build_entities(ws: Workspace, left: str, sources: list) -> None:  # type: ignore[type-arg]
+def _build_entities(ws: Workspace, left: str, sources: list[RegistryConfig]) -> None:
     """person_id per record: beneficiaries sharing a valid ID are one person (lowest key)."""
     parts = [
         f"""

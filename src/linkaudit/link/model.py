@@ -82,8 +82,8 @@ def run_em(
     lam = np.full(len(group_names), 0.1)
     history: list[float] = []
     converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
+    iterations = 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (reported after the loop)
         log_m = np.zeros(n_pat)
         log_u = np.zeros(n_pat)
         for k in range(n_cmp):
@@ -125,4 +125,4 @@ def run_em(
         if change < tol:
             converged = True
             break
-    return m, dict(zip(group_names, lam.tolist(), strict=True)), it, converged, history
+    return m, dict(zip(group_names, lam.tolist(), strict=True)), iterations, converged, history
