@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -71,14 +72,24 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
     """Read, normalise and store one registry, replacing what was there before."""
     started = time.perf_counter()
     result = read_registry(reg)
-    canonical = canonicalize(result.frame, reg)
-    frame = canonical.frame
     raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
         pl.col(ROW).cast(pl.Int64)
     )
+    # Storing the raw columns and normalising are independent: overlap them (DuckDB and
+    # polars both release the GIL). The raw table goes to a staging name and is swapped in
+    # with the canonical one, so a failed load leaves the previous tables in place.
+    staging = table_name("raw", reg.name) + "__staging"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        raw_written = pool.submit(ws.write_table_on_cursor, staging, raw)
+        try:
+            canonical = canonicalize(result.frame, reg)
+        finally:
+            raw_written.result()
+    frame = canonical.frame
     ws.execute("BEGIN TRANSACTION")
     try:
-        ws.write_table(table_name("raw", reg.name), raw)
+        ws.execute(f"DROP TABLE IF EXISTS {table_name('raw', reg.name)}")
+        ws.execute(f"ALTER TABLE {staging} RENAME TO {table_name('raw', reg.name)}")
         ws.write_table(table_name("reg", reg.name), frame)
         ws.replace_quarantine(reg.name, canonical.quarantine)
         counts = frame.get_column("id_status").value_counts()

@@ -132,6 +132,17 @@ class Workspace:
         finally:
             self.con.unregister("_linkaudit_incoming")
 
+    def write_table_on_cursor(self, name: str, frame: pl.DataFrame) -> None:
+        """write_table on a separate cursor, so another thread can use the connection."""
+        cursor = self.con.cursor()
+        try:
+            cursor.register("_linkaudit_incoming_c", frame.to_arrow())
+            cursor.execute(
+                f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _linkaudit_incoming_c"
+            ).fetchall()
+        finally:
+            cursor.close()
+
     def replace_quarantine(self, registry: str, frame: pl.DataFrame) -> None:
         self.con.execute("DELETE FROM quarantine WHERE registry = ?", [registry])
         if frame.height:

@@ -27,7 +27,6 @@ BASE_COLUMNS = (
     "id_number",
     "id_status",
     "id_birth_date",
-    "id_sex",
     "id_region",
     "id_usable",
     "id_suspect",

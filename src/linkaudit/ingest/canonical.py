@@ -1,9 +1,8 @@
 """Turn a registry's source columns into canonical, normalised columns, in bulk.
 
 Canonical columns of every `reg_<registry>` table:
-  _row, _key, [household], name_raw, name, name_pinyin, id_raw, id_number, id_status,
-  id_birth_date, id_sex, id_region, id_usable, id_suspect, birth_date, sex, address, then every
-  other mapped field,
+  _row, _key, [household], name_raw, name, name_pinyin, id_number, id_status, id_birth_date,
+  id_region, id_usable, id_suspect, birth_date, sex, address, then every other mapped field,
   parsed by its type (date, amount, int, text).
 Rows whose required values cannot be read are returned separately as quarantine entries
 (registry, file, row, column, reason); they never vanish silently.
@@ -222,6 +221,8 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
             values = frame.select(_text(pl.col(column))).to_series()
         out[canonical] = values.alias(canonical)
 
+    # The raw ID text and the ID's sex stay in raw_<registry> and in `sex`: fewer columns to store.
+    del out["id_raw"], out["id_sex"]
     canonical_frame = pl.DataFrame(list(out.values()))
     if problems:
         q = pl.concat(problems).sort("row", "column")
@@ -233,7 +234,10 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
 
 
 def _check_unique(key: pl.Series, rows: pl.Series, reg: RegistryConfig) -> None:
-    frame = pl.DataFrame({"key": key, "row": rows}).filter(pl.col("key").is_not_null())
+    duplicated = key.is_duplicated() & key.is_not_null()
+    if not duplicated.any():  # the common case, one hash pass; details only on failure
+        return
+    frame = pl.DataFrame({"key": key, "row": rows}).filter(duplicated)
     dupes = (
         frame.group_by("key")
         .agg(pl.col("row").sort(), pl.len().alias("n"))
