@@ -162,6 +162,17 @@ def test_plan_at_scale_one_is_the_audit() -> None:
     assert round(2272 / plan.n["exit2014_persons"], 4) == 0.0890
 
 
+def test_scale_one_reproduces_the_audit_findings(tmp_path: Path) -> None:
+    summary = generate(tmp_path, scale=1.0)
+    rules = summary["rules"]
+    assert {rule: rules[rule]["persons"] for rule in HEADLINE} == HEADLINE
+    assert rules["car_owner"]["cars"] == 2645
+    assert summary["ineligible_distinct"] == 3119
+    assert (rules["false_exit"]["households"], rules["false_exit"]["persons"]) == (608, 2272)
+    assert summary["false_exit_share_of_2014_exits"] == {"households": 0.091, "persons": 0.089}
+    assert 90_000 < summary["rows"]["poverty"] < 110_000 and summary["households"] == 25_000
+
+
 @pytest.mark.parametrize("scale", [0.0, -1.0])
 def test_bad_scale_is_a_domain_error(tmp_path: Path, scale: float) -> None:
     with pytest.raises(LinkauditError, match="scale"):
@@ -216,6 +227,15 @@ def test_summary_counts_are_the_rounded_audit_numbers(
         "households": round(6681 * scale),
         "persons": round(25528 * scale),
     }
+    # The smaller plants (the scenario's own choice of counts at scale 1).
+    rules = summary["rules"]
+    assert rules["income_above_line"]["households"] == round(75 * scale)
+    assert rules["working_age_death_risk"]["households"] == round(60 * scale)
+    assert rules["medical_cost_risk"]["households"] == round(80 * scale)
+    assert rules["duplicate_registration"]["persons"] == 2 * round(120 * scale)
+    assert rules["invalid_id"]["persons"] == round(100 * scale) + 2 * round(50 * scale)
+    deaths = round(60 * scale) + round(160 * scale) + round(40 * scale) + round(40 * scale)
+    assert rules["deceased_registered"]["persons"] == deaths
 
 
 @pytest.mark.parametrize("scale", SCALES)

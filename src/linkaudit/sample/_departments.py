@@ -443,8 +443,8 @@ def property_(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
             other_kind,
         ]
     )
-    # A registrant's own village may be in the county seat: homesteads there are fine
-    # (not counted), but a self-built house must then go to another township's village.
+    # Homesteads stay in the owner's own village, which may be in the county seat (never
+    # counted); the self-built decoys go to a village of another township.
     return _property_rows(rng, owner, ptype, _locations(rng, people, owner, kind))
 
 

@@ -60,9 +60,9 @@ def _pick_column(rng: np.random.Generator, allowed: np.ndarray) -> np.ndarray:
     return keys.argmax(axis=1)
 
 
-def _scaled(rate: float, eligible: np.ndarray) -> float:
+def _scaled(rate: float, eligible: np.ndarray | np.bool_) -> float:
     """Per-eligible probability that yields ``rate`` over all records."""
-    share = float(eligible.mean()) if len(eligible) else 0.0
+    share = float(np.mean(eligible)) if np.size(eligible) else 0.0
     return min(1.0, rate / share) if share > 0 else 0.0
 
 

@@ -343,13 +343,12 @@ def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> Non
     """Redraw sequence numbers (keeping sex) until every ID body is unique; rows < fixed stay
     (and may collide with each other: the planted duplicate registrations)."""
     codes = people.codes()
-    order = np.argsort(codes)
+    # Stable: within a run of equal codes rows stay in index order, so the first is kept
+    # (fixed rows come first) and every later one moves.
+    order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
-    same = np.flatnonzero(sorted_codes[1:] == sorted_codes[:-1])
-    # Of each colliding pair, move the later row, or the non-fixed one.
-    ranked = np.where(order < fixed, -1, order)
-    todo = np.maximum(ranked[same], ranked[same + 1])
-    todo = np.unique(todo[todo >= 0])
+    todo = order[1:][sorted_codes[1:] == sorted_codes[:-1]]
+    todo = np.unique(todo[todo >= fixed])
     if not len(todo):
         return
     settled = np.ones(len(codes), dtype=bool)

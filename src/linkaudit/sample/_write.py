@@ -235,11 +235,10 @@ POVERTY_COLUMNS = {
 
 def write_csv(frame: pl.DataFrame, path: Path, encoding: str) -> None:
     """CSV in UTF-8, UTF-8 with BOM, or GBK (as the department's system exports it)."""
-    text = frame.write_csv(null_value="")
-    if encoding == "utf-8-sig":
-        path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    if encoding in ("utf-8", "utf-8-sig"):
+        frame.write_csv(path, null_value="", include_bom=encoding == "utf-8-sig")
     else:
-        path.write_bytes(text.encode(encoding))
+        path.write_bytes(frame.write_csv(null_value="").encode(encoding))
 
 
 def write_payroll_xlsx(frame: pl.DataFrame, path: Path) -> None:

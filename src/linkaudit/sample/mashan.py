@@ -345,10 +345,21 @@ def _department_frames(
             frame = frame.with_columns(
                 plate=dep.plates(rng, frame.height), address=dep.home_address(people, owner, rng)
             )
-        internal[name] = frame.select(
-            "record_key", "owner", *[c for c in frame.columns if c not in ("record_key", "owner")]
-        )
         output[name] = frame.select(dept.columns())
+        # The truth needs only the owner and the clean canonical fields.
+        written_only = (
+            "record_key",
+            "owner",
+            "name_out",
+            "id_out",
+            "birth_out",
+            "male",
+            "plate",
+            "address",
+        )
+        internal[name] = frame.select(
+            "record_key", "owner", *[c for c in frame.columns if c not in written_only]
+        )
         registrant = owner < scenario.registrants
         noise[name] = {
             "all": noise_counts(noisy, np.ones(len(owner), dtype=bool)),
@@ -432,6 +443,19 @@ def _check(plan: Plan, counts: dict[str, dict[str, int]], distinct: int) -> None
         problems.append("false_exit: household count differs from the plan")
     if distinct != plan.distinct:
         problems.append(f"ineligible_distinct: {distinct}, planned {plan.distinct}")
+    planned_persons = {
+        "duplicate_registration": 2 * n["duplicate_pairs"],
+        "invalid_id": n["invalid_bad_checksum"] + n["invalid_malformed"] + n["invalid_missing"],
+        "deceased_registered": n["working_age_deaths"]
+        + n["deaths_elderly"]
+        + n["deaths_exited_before_window"]
+        + n["deaths_poor_in_window"],
+    }
+    problems += [
+        f"{rule}: {counts[rule]['persons']} persons, planned {want}"
+        for rule, want in planned_persons.items()
+        if counts[rule]["persons"] != want
+    ]
     planned_households = {
         "income_above_line": n["income_above_line_households"],
         "working_age_death_risk": n["working_age_deaths"],
@@ -469,6 +493,7 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
             f"scale {scale} is too large (at most 100)", hint="use a smaller --scale"
         )
     out_dir = Path(out_dir)
+    scale = float(scale)  # 1 and 1.0 must write the same summary
     plan = make_plan(scale)
     scenario = _cast(plan, seed)
     internal, output, noise = _department_frames(scenario, seed)
