@@ -9,8 +9,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import run
 
+from conftest import run
 from linkaudit import load_manifest
 from linkaudit.audit.run import run_audit
 from linkaudit.evaluate import evaluate_links

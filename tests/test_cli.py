@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import run
 
+from conftest import run
 from linkaudit.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
