@@ -20,6 +20,9 @@ COMMANDS = [
     ("explain",),
     ("rules", "check"),
     ("sample", "mashan"),
+    ("diff",),
+    ("verify", "import"),
+    ("verify", "status"),
 ]
 
 

@@ -123,6 +123,10 @@ class Manifest(_Strict):
     output: Path = Path("out")
     parameters: dict[str, Any] = Field(default_factory=dict)
     linkage: LinkageConfig = Field(default_factory=LinkageConfig)
+    #: Policy exemptions: {person or household, rule (or '*'), reason, expires (optional)}.
+    exemptions: list[dict[str, Any]] = Field(default_factory=list)
+    #: The same as a CSV file with columns person, household, rule, reason, expires.
+    exemptions_file: Path | None = None
     registries: dict[str, RegistryConfig]
 
     @property
@@ -170,6 +174,8 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
     manifest.database = (root / manifest.database).resolve()
     manifest.output = (root / manifest.output).resolve()
     manifest.rules = [(root / p).resolve() for p in manifest.rules]
+    if manifest.exemptions_file is not None:
+        manifest.exemptions_file = (root / manifest.exemptions_file).resolve()
     names = list(manifest.registries)
     beneficiaries = [n for n, r in manifest.registries.items() if r.role == "beneficiaries"]
     if not names:

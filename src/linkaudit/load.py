@@ -6,15 +6,15 @@ import datetime as dt
 import hashlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.ingest.canonical import ID_STATUSES, canonicalize
-from linkaudit.ingest.readers import ROW, read_registry
+from linkaudit.ingest.readers import ROW, file_checksum, read_registry
 from linkaudit.store import Workspace, table_name
 
 #: Called as progress(registry_name, step, done_steps, total_steps).
@@ -132,10 +132,51 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
     )
 
 
+def unchanged_load(ws: Workspace, reg: RegistryConfig) -> RegistryLoad | None:
+    """The previous load of this registry, if its file and settings are unchanged."""
+    if not reg.path.is_file() or not ws.has_table(table_name("reg", reg.name)):
+        return None
+    row = ws.fetchone(
+        "SELECT file, format, encoding, checksum, fields_hash, rows_read, rows_loaded, "
+        "rows_quarantined FROM load_log WHERE registry = ?",
+        [reg.name],
+    )
+    if row is None or row[4] != fields_hash(reg):
+        return None
+    started = time.perf_counter()
+    if file_checksum(reg.path) != row[3]:
+        return None
+    counts = ws.fetchall(
+        f"SELECT id_status, count(*) FROM {table_name('reg', reg.name)} GROUP BY ALL"
+    )
+    id_status = {s: 0 for s in ID_STATUSES} | {str(k): int(n) for k, n in counts}
+    return RegistryLoad(
+        registry=reg.name,
+        department=reg.department,
+        file=str(reg.path),
+        format=str(row[1]),
+        encoding=row[2],
+        checksum=str(row[3]),
+        rows_read=int(row[5]),
+        rows_loaded=int(row[6]),
+        rows_quarantined=int(row[7]),
+        id_status=id_status,
+        seconds=time.perf_counter() - started,
+        skipped=True,
+    )
+
+
 def load_workspace(
-    manifest: Manifest, progress: Progress | None = None, ws: Workspace | None = None
+    manifest: Manifest,
+    progress: Progress | None = None,
+    ws: Workspace | None = None,
+    force: bool = True,
 ) -> LoadReport:
-    """Load every registry of the manifest into its workspace database."""
+    """Load every registry of the manifest into its workspace database.
+
+    With force=False a registry whose file (by checksum) and settings are unchanged since its
+    last load is not read again.
+    """
     report = LoadReport(database=str(manifest.database))
     own = ws is None
     ws = ws or Workspace(manifest.database)
@@ -144,7 +185,8 @@ def load_workspace(
         for i, reg in enumerate(regs):
             if progress:
                 progress(reg.name, "loading", i, len(regs))
-            report.registries.append(load_registry(ws, reg))
+            previous = None if force else unchanged_load(ws, reg)
+            report.registries.append(previous or load_registry(ws, reg))
         if progress:
             progress("", "done", len(regs), len(regs))
     finally:

@@ -94,10 +94,7 @@ class Workspace:
         return rows[0] if rows else None
 
     def query_pl(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        if params:
-            table = self.con.execute(sql, params).to_arrow_table()
-        else:
-            table = self.con.sql(sql).to_arrow_table()
+        table = self.con.sql(sql, params=params or None).to_arrow_table()
         return pl.from_arrow(table)  # type: ignore[return-value]
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:

@@ -16,9 +16,18 @@ from linkaudit.audit.catalogue import shipped_rules_dir
 from linkaudit.audit.engine import RulesReport, check_rules, run_rules
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.config import Manifest
+from linkaudit.history import (
+    HistoryOutcome,
+    apply_history,
+    ensure_history,
+    load_exemptions,
+    record_run,
+    resolve_run,
+)
 from linkaudit.link.engine import LinkReport, link_workspace
 from linkaudit.load import LoadReport, load_workspace
 from linkaudit.report.outputs import (
+    EXCEPTION_COLUMNS,
     build_exceptions,
     write_csv,
     write_json,
@@ -36,7 +45,17 @@ class AuditResult:
     rules: RulesReport
     load: LoadReport
     link: LinkReport
+    history: HistoryOutcome
     outputs: dict[str, str] = field(default_factory=dict)
+
+    def fails(self, fail_on: str) -> bool:
+        """Whether a nightly `--fail-on` condition holds: new (or reopened) cases, or any."""
+        counts = self.history.counts
+        if fail_on == "new":
+            return counts["new"] + counts["reopened"] > 0
+        if fail_on == "any":
+            return counts["exceptions"] > 0
+        return False
 
 
 def rule_paths(manifest: Manifest, override: list[Path] | None = None) -> list[Path]:
@@ -60,18 +79,28 @@ def run_audit(
     manifest: Manifest,
     progress: Progress | None = None,
     rules_override: list[Path] | None = None,
+    baseline: str | None = "latest",
+    force: bool = False,
+    today: dt.date | None = None,
 ) -> AuditResult:
+    """One audit run. Unchanged inputs are not reloaded and unchanged links are reused
+    (force=True redoes both). baseline: a run id, 'latest' (the default; none on a first run)
+    or None to compare with nothing."""
     started = time.perf_counter()
     rules = load_manifest_rules(manifest, rules_override)
+    exemptions = load_exemptions(manifest)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    today = today or now.date()
     run_id = _run_id(now, manifest)
     timings: dict[str, float] = {}
     with Workspace(manifest.database) as ws:
+        ensure_history(ws)
+        baseline_run = resolve_run(ws, baseline) if baseline else None
         t = time.perf_counter()
-        load_report = load_workspace(manifest, progress=progress, ws=ws)
+        load_report = load_workspace(manifest, progress=progress, ws=ws, force=force)
         timings["load"] = time.perf_counter() - t
         t = time.perf_counter()
-        link_report = link_workspace(manifest, progress=progress, ws=ws)
+        link_report = link_workspace(manifest, progress=progress, ws=ws, force=force)
         timings["link"] = time.perf_counter() - t
         t = time.perf_counter()
         if progress:
@@ -82,6 +111,7 @@ def run_audit(
         if progress:
             progress("", "writing outputs", 0, 1)
         exceptions = build_exceptions(ws, manifest, rules, run_id)
+        history = apply_history(ws, exceptions, baseline_run, exemptions, today)
         links = ws.query_pl(
             "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
             "match_probability, decision FROM links ORDER BY registry, record_key"
@@ -93,21 +123,39 @@ def run_audit(
         out = manifest.output
         out.mkdir(parents=True, exist_ok=True)
         summary_rows = [r.as_dict() for r in rules_report.results]
-        write_csv(exceptions, out / "exceptions.csv")
+        reported = history.exceptions.select(EXCEPTION_COLUMNS)
+        write_csv(reported, out / "exceptions.csv")
         write_csv(links, out / "links.csv")
-        write_xlsx(exceptions, rules, summary_rows, quarantine, out / "exceptions.xlsx")
+        changes = {k: history.counts[k] for k in ("new", "persisting", "reopened", "resolved")}
+        write_xlsx(
+            reported,
+            rules,
+            summary_rows,
+            quarantine,
+            out / "exceptions.xlsx",
+            changes=changes if baseline_run else None,
+        )
         timings["outputs"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         summary = _summary(
             run_id, now, manifest, rules, rules_report, load_report, link_report, timings
         )
+        summary["baseline_run"] = baseline_run
+        summary["cases"] = history.counts
+        summary["resolved_cases"] = history.resolved.get_column("case_id").to_list()
+        summary["reused"] = {
+            "loads": [r.registry for r in load_report.registries if r.skipped],
+            "links": link_report.reused,
+        }
         write_json(summary, out / "summary.json")
+        record_run(ws, run_id, now, manifest, summary, history)
     return AuditResult(
         run_id=run_id,
         summary=summary,
         rules=rules_report,
         load=load_report,
         link=link_report,
+        history=history,
         outputs={
             name: str(out / name)
             for name in ("exceptions.xlsx", "exceptions.csv", "links.csv", "summary.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,21 +28,53 @@ RulesOpt = Annotated[
 ]
 
 
+class FailOn(StrEnum):
+    new = "new"
+    any = "any"
+    none = "none"
+
+
 @app.command()
 def audit(
     manifest: ManifestArg,
     rules: RulesOpt = None,
+    baseline: Annotated[
+        str,
+        typer.Option(help="Compare with this run: a run id, 'latest' or 'none'."),
+    ] = "latest",
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when there are new (or reopened) cases, or any case (nightly CI).",
+        ),
+    ] = FailOn.none,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reload and relink even if nothing changed.")
+    ] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json."""
+    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json.
+
+    Cases are compared with the baseline run (new, persisting, reopened, resolved); cleared
+    cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
+    """
     config = load_manifest(manifest)
     with step_progress("audit", quiet or json_out) as progress:
-        result = run_audit(config, progress=progress, rules_override=rules)  # type: ignore[arg-type]
+        result = run_audit(
+            config,
+            progress=progress,  # type: ignore[arg-type]
+            rules_override=rules,
+            baseline=None if baseline == "none" else baseline,
+            force=force,
+        )
     if json_out:
         console.print_json(json.dumps(result.summary, ensure_ascii=False, default=str))
-        return
-    render_audit(result)
+    else:
+        render_audit(result)
+    if result.fails(fail_on.value):
+        raise typer.Exit(1)
 
 
 def render_audit(result: AuditResult) -> None:
@@ -74,6 +107,21 @@ def render_audit(result: AuditResult) -> None:
     quarantined = sum(r.rows_quarantined for r in result.load.registries)
     if quarantined:
         console.print(f"[yellow]{quarantined:,} rows quarantined[/] (listed in exceptions.xlsx)")
+    c = result.history.counts
+    if result.history.baseline_run:
+        console.print(
+            f"since run {result.history.baseline_run}: {c['new']:,} new, {c['persisting']:,} "
+            f"persisting, {c['reopened']:,} reopened, {c['resolved']:,} resolved"
+        )
+    if c["suppressed_cleared"] or c["exempted"]:
+        console.print(
+            f"not reported: {c['suppressed_cleared']:,} cleared in the field (evidence unchanged), "
+            f"{c['exempted']:,} exempted by policy"
+        )
+    if result.load.registries and all(r.skipped for r in result.load.registries):
+        console.print("[dim]inputs unchanged: nothing reloaded[/]")
+    if result.link.reused:
+        console.print("[dim]links reused (same inputs and settings)[/]")
     console.print("Flags are suspects for field verification, not verdicts.")
     for path in result.outputs.values():
         console.print(f"  wrote {path}")

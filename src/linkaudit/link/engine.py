@@ -14,10 +14,13 @@ record: the beneficiary key shared by every record of one person).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -66,6 +69,19 @@ class LinkReport:
     weight_histogram: list[tuple[float, int]] = field(default_factory=list)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    reused: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], reused: bool = False) -> LinkReport:
+        """A stored report (the model's level table is not rebuilt)."""
+        return cls(
+            registries=[RegistryLinks(**r) for r in data["registries"]],
+            passes=[PassCount(**p) for p in data["passes"]],
+            weight_histogram=[(h["weight"], h["records"]) for h in data["weight_histogram"]],
+            seconds=data["seconds"],
+            warnings=data["warnings"],
+            reused=reused,
+        )
 
     def as_dict(self) -> dict[str, object]:
         model = self.model
@@ -119,13 +135,44 @@ def _needed_columns(comparisons: list[Comparison]) -> set[str]:
     return cols
 
 
+def link_inputs_hash(ws: Workspace, manifest: Manifest) -> str:
+    """What the links depend on: every loaded file's checksum and settings, the linkage
+    settings and the tool version."""
+    from linkaudit import __version__
+
+    rows = ws.fetchall("SELECT registry, checksum, fields_hash FROM load_log ORDER BY registry")
+    spec = {
+        "loads": [list(r) for r in rows if r[0] in manifest.registries],
+        "linkage": manifest.linkage.model_dump(mode="json"),
+        "beneficiaries": manifest.beneficiaries.name,
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
 def link_workspace(
-    manifest: Manifest, progress: Progress | None = None, ws: Workspace | None = None
+    manifest: Manifest,
+    progress: Progress | None = None,
+    ws: Workspace | None = None,
+    force: bool = True,
 ) -> LinkReport:
+    """Link the loaded registries. With force=False, links computed from the same inputs and
+    settings are reused instead of recomputed."""
     own = ws is None
     ws = ws or Workspace(manifest.database)
     try:
-        return _link(ws, manifest, progress)
+        inputs = link_inputs_hash(ws, manifest)
+        if not force and ws.has_table("link_state") and ws.has_table("links"):
+            row = ws.fetchone("SELECT inputs_hash, report FROM link_state")
+            if row and row[0] == inputs:
+                return LinkReport.from_dict(json.loads(row[1]), reused=True)
+        report = _link(ws, manifest, progress)
+        ws.execute("CREATE OR REPLACE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
+        ws.execute(
+            "INSERT INTO link_state VALUES (?, ?)",
+            [inputs, json.dumps(report.as_dict(), ensure_ascii=False, default=str)],
+        )
+        return report
     finally:
         if own:
             ws.close()

@@ -24,6 +24,8 @@ from linkaudit.store import Workspace, quote_ident, table_name
 
 EXCEPTION_COLUMNS = [
     "run_id",
+    "case_id",
+    "status",
     "rule_id",
     "severity",
     "scope",
@@ -35,11 +37,17 @@ EXCEPTION_COLUMNS = [
     "village",
     "evidence",
     "match_probability",
+    "outcome",
+    "reason",
 ]
+#: Internal columns carried with exceptions (history), not written to the files.
+CASE_COLUMNS = ["unit_key", "evidence_hash"]
 
 #: Chinese headers of the spreadsheet, column for column with exceptions.csv.
 CHINESE_HEADERS = {
     "run_id": "运行编号",
+    "case_id": "疑点编号",
+    "status": "状态",
     "rule_id": "规则",
     "severity": "类别",
     "scope": "范围",
@@ -51,7 +59,10 @@ CHINESE_HEADERS = {
     "village": "村",
     "evidence": "比对证据",
     "match_probability": "匹配概率",
+    "outcome": "核实结果",
+    "reason": "核实说明",
 }
+HEADER_COLUMNS = {v: k for k, v in CHINESE_HEADERS.items()}
 
 SEVERITY_ZH = {"ineligible": "不符合识别标准", "risk": "风险预警", "data_quality": "数据质量"}
 
@@ -77,7 +88,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
-    """SQL giving (rule_id, evidence_registry, evidence_key, text) for every finding's record."""
+    """SQL giving (rule_id, person_key, evidence_registry, evidence_key, text) for every
+    finding: the department record's fields, or the beneficiary's own for register rules."""
+    ben = manifest.beneficiaries
     parts = []
     for rule in rules:
         reg = manifest.registries.get(rule.registry)
@@ -95,15 +108,19 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         for f in fields:
             pieces += [f"' {f}='", f"coalesce(CAST(e.{quote_ident(f)} AS VARCHAR), '')"]
         text = " || ".join(pieces)
+        own = rule.registry == ben.name and not rule.duplicate_of
+        on = "e._key = f.person_key AND f.evidence_key IS NULL" if own else (
+            f"e._key = f.evidence_key AND f.evidence_registry = '{reg.name}'"
+        )
         parts.append(
-            f"SELECT f.rule_id, f.evidence_registry, f.evidence_key, {text} AS text "
-            f"FROM findings f JOIN {quote_ident(table)} e ON e._key = f.evidence_key "
-            f"WHERE f.rule_id = '{rule.id}' AND f.evidence_registry = '{reg.name}'"
+            f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text "
+            f"FROM findings f JOIN {quote_ident(table)} e ON {on} WHERE f.rule_id = '{rule.id}'"
         )
     if not parts:
         return (
-            "SELECT NULL::VARCHAR AS rule_id, NULL::VARCHAR AS evidence_registry, "
-            "NULL::VARCHAR AS evidence_key, NULL::VARCHAR AS text WHERE FALSE"
+            "SELECT NULL::VARCHAR AS rule_id, NULL::VARCHAR AS person_key, "
+            "NULL::VARCHAR AS evidence_registry, NULL::VARCHAR AS evidence_key, "
+            "NULL::VARCHAR AS text WHERE FALSE"
         )
     return " UNION ALL ".join(parts)
 
@@ -134,14 +151,15 @@ def build_exceptions(
                 SELECT f.rule_id, m.severity, m.scope, f.household_key, f.person_key,
                        b.name_raw AS name, b.id_number, {township} AS township,
                        {village} AS village, ev.text AS evidence, f.match_probability,
+                       f.evidence_registry || ':' || f.evidence_key AS evidence_ref,
                        CASE WHEN m.scope = 'household' THEN f.household_key
                             ELSE f.person_key END AS unit
                 FROM findings f
                 JOIN _rule_meta m USING (rule_id)
                 JOIN {bt} b ON b._key = f.person_key
-                LEFT JOIN ev ON ev.rule_id = f.rule_id
-                     AND ev.evidence_registry = f.evidence_registry
-                     AND ev.evidence_key = f.evidence_key
+                LEFT JOIN ev ON ev.rule_id = f.rule_id AND ev.person_key = f.person_key
+                     AND ev.evidence_registry IS NOT DISTINCT FROM f.evidence_registry
+                     AND ev.evidence_key IS NOT DISTINCT FROM f.evidence_key
             )
             SELECT rule_id, any_value(severity) AS severity, any_value(scope) AS scope,
                    min(household_key) AS household_key,
@@ -150,7 +168,15 @@ def build_exceptions(
                    string_agg(DISTINCT id_number, ';' ORDER BY id_number) AS id_number,
                    min(township) AS township, min(village) AS village,
                    string_agg(DISTINCT evidence, '; ' ORDER BY evidence) AS evidence,
-                   min(match_probability) AS match_probability
+                   min(match_probability) AS match_probability,
+                   unit AS unit_key,
+                   -- The case id: rule + unit + evidence record keys, stable across runs.
+                   substr(md5(rule_id || '|' || unit || '|' || coalesce(
+                       string_agg(DISTINCT evidence_ref, ',' ORDER BY evidence_ref), '')), 1, 12)
+                       AS case_id,
+                   -- What the evidence says (its values too): a change reopens a cleared case.
+                   md5(coalesce(string_agg(DISTINCT evidence, '; ' ORDER BY evidence), ''))
+                       AS evidence_hash
             FROM rows GROUP BY rule_id, unit
             ORDER BY rule_id, township NULLS LAST, household_key, person_key
             """
@@ -172,8 +198,11 @@ def build_exceptions(
         pl.lit(run_id).alias("run_id"),
         id_masked.alias("id_number_masked"),
         pl.col("match_probability").round(6),
+        pl.lit("new").alias("status"),
+        pl.lit(None, dtype=pl.Utf8).alias("outcome"),
+        pl.lit(None, dtype=pl.Utf8).alias("reason"),
     ).drop("id_number")
-    return frame.select(EXCEPTION_COLUMNS)
+    return frame.select(EXCEPTION_COLUMNS + CASE_COLUMNS)
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
@@ -195,65 +224,81 @@ def write_xlsx(
     summary_rows: list[dict[str, Any]],
     quarantine: pl.DataFrame,
     path: Path,
+    changes: dict[str, int] | None = None,
 ) -> None:
     """The spreadsheet for township cadres. Every text cell is written as a string, so a value
-    such as '=HYPERLINK(...)' stays text and is never evaluated as a formula."""
+    such as '=HYPERLINK(...)' stays text and is never evaluated as a formula. Cadres fill the
+    outcome column (a drop-down) and hand the file back to `linkaudit verify import`."""
     import xlsxwriter
 
+    exceptions = exceptions.select(EXCEPTION_COLUMNS)
     with atomic_path(path) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False})
+        wb = xlsxwriter.Workbook(
+            str(tmp),
+            {"strings_to_formulas": False, "strings_to_urls": False, "constant_memory": True},
+        )
         wb.set_properties({"title": "linkaudit exceptions", "comments": DISCLAIMER})
         bold = wb.add_format({"bold": True})
         header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
         wrap = wb.add_format({"text_wrap": True})
-        prob = wb.add_format({"num_format": "0.0000"})
 
         ws = wb.add_worksheet("汇总 Summary")
-        ws.write_string(0, 0, "疑点汇总 Summary of flags", bold)
-        ws.write_string(1, 0, DISCLAIMER, wrap)
-        ws.set_row(1, 45)
-        cols = ["规则 rule", "名称 title", "类别 severity", "范围 scope", "人数 persons",
-                "户数 households", "证据记录 evidence records", "说明 note"]
-        for c, h in enumerate(cols):
-            ws.write_string(3, c, h, header)
-        for r, row in enumerate(summary_rows, start=4):
-            ws.write_string(r, 0, row["rule_id"])
-            ws.write_string(r, 1, f"{row['title_zh']} {row['title_en']}")
-            ws.write_string(r, 2, SEVERITY_ZH.get(row["severity"], row["severity"]))
-            ws.write_string(r, 3, row["scope"])
-            ws.write_number(r, 4, row["persons"])
-            ws.write_number(r, 5, row["households"])
-            ws.write_number(r, 6, row["evidence_records"])
-            ws.write_string(r, 7, row.get("skipped") or "")
         ws.set_column(0, 0, 24)
         ws.set_column(1, 1, 44)
         ws.set_column(2, 7, 14)
-        # Counts by rule and township.
-        start = 4 + len(summary_rows) + 2
+        ws.write_string(0, 0, "疑点汇总 Summary of flags", bold)
+        ws.write_string(1, 0, DISCLAIMER, wrap)
+        row = 2
+        if changes:
+            text = "  ".join(f"{k}: {v:,}" for k, v in changes.items())
+            ws.write_string(row, 0, f"与上次运行相比 Since the baseline run — {text}")
+        row = 3
+        cols = ["规则 rule", "名称 title", "类别 severity", "范围 scope", "人数 persons",
+                "户数 households", "证据记录 evidence records", "说明 note"]
+        ws.write_row(row, 0, cols, header)
+        for r in summary_rows:
+            row += 1
+            ws.write_row(
+                row,
+                0,
+                [
+                    r["rule_id"],
+                    f"{r['title_zh']} {r['title_en']}",
+                    SEVERITY_ZH.get(r["severity"], r["severity"]),
+                    r["scope"],
+                    r["persons"],
+                    r["households"],
+                    r["evidence_records"],
+                    r.get("skipped") or "",
+                ],
+            )
+        row += 2
         by_town = (
             exceptions.group_by("rule_id", "township")
             .agg(pl.len().alias("n"))
             .sort("rule_id", "township", nulls_last=True)
         )
-        ws.write_string(start, 0, "按乡镇 By township (flagged units)", bold)
-        for c, h in enumerate(["规则 rule", "乡镇 township", "疑点数 flags"]):
-            ws.write_string(start + 1, c, h, header)
-        for r, (rule_id, town, n) in enumerate(by_town.iter_rows(), start=start + 2):
-            ws.write_string(r, 0, rule_id)
-            ws.write_string(r, 1, town or "")
-            ws.write_number(r, 2, n)
+        ws.write_string(row, 0, "按乡镇 By township (flagged units)", bold)
+        row += 1
+        ws.write_row(row, 0, ["规则 rule", "乡镇 township", "疑点数 flags"], header)
+        for rule_id, town, n in by_town.iter_rows():
+            row += 1
+            ws.write_row(row, 0, [rule_id, town or "", n])
 
         headers = [CHINESE_HEADERS[c] for c in EXCEPTION_COLUMNS]
         used_names: set[str] = set()
+        if changes is not None:
+            fresh = exceptions.filter(pl.col("status").is_in(["new", "reopened"]))
+            sheet = wb.add_worksheet(_sheet_name("本次新增 New", "new", used_names))
+            _write_table(sheet, headers, fresh, header, outcome_col=True)
         for rule in rules:
             rows = exceptions.filter(pl.col("rule_id") == rule.id)
-            name = _sheet_name(rule.title.zh, rule.id, used_names)
-            sheet = wb.add_worksheet(name)
-            _write_table(sheet, headers, rows, header, prob)
+            sheet = wb.add_worksheet(_sheet_name(rule.title.zh, rule.id, used_names))
+            _write_table(sheet, headers, rows, header, outcome_col=True)
         if quarantine.height:
             sheet = wb.add_worksheet(_sheet_name("未能读取的行", "quarantine", used_names))
             q_headers = ["登记册 registry", "文件 file", "行 row", "列 column", "原因 reason"]
-            _write_table(sheet, q_headers, quarantine, header, prob)
+            _write_table(sheet, q_headers, quarantine, header, outcome_col=False)
         wb.close()
 
 
@@ -268,20 +313,17 @@ def _sheet_name(title: str, rule_id: str, used: set[str]) -> str:
     return name
 
 
-def _write_table(sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any, prob: Any) -> None:
-    for c, h in enumerate(headers):
-        sheet.write_string(0, c, h, header)
-    for c, col in enumerate(rows.columns):
-        values = rows.get_column(col).to_list()
-        numeric = rows.schema[col].is_numeric()
-        for r, v in enumerate(values, start=1):
-            if v is None:
-                continue
-            if numeric:
-                sheet.write_number(r, c, v, prob if col == "match_probability" else None)
-            else:
-                sheet.write_string(r, c, str(v))
+def _write_table(sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any, outcome_col: bool) -> None:
     sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(rows.height, 1), len(headers) - 1)
     for c, h in enumerate(headers):
         sheet.set_column(c, c, 40 if "证据" in h or "file" in h else max(10, len(h) * 2))
+    sheet.autofilter(0, 0, max(rows.height, 1), len(headers) - 1)
+    if outcome_col and "核实结果" in headers and rows.height:
+        c = headers.index("核实结果")
+        sheet.data_validation(
+            1, c, rows.height, c, {"validate": "list", "source": ["confirmed", "cleared", "pending"]}
+        )
+    sheet.write_row(0, 0, headers, header)
+    # Rows in order (constant-memory mode); with strings_to_formulas off, text stays text.
+    for r, values in enumerate(rows.iter_rows(), start=1):
+        sheet.write_row(r, 0, values)

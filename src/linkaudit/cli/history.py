@@ -1,0 +1,114 @@
+"""`linkaudit diff` and `linkaudit verify import|status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from linkaudit.cli.app import app
+from linkaudit.cli.console import console
+from linkaudit.cli.options import JsonOpt
+from linkaudit.config import load_manifest
+from linkaudit.history import Diff, diff_files, diff_workspace
+from linkaudit.store import Workspace
+from linkaudit.verify import import_outcomes, verification_status
+
+ManifestOpt = Annotated[
+    Path,
+    typer.Option("--manifest", "-m", help="The workspace manifest.", show_default=True),
+]
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="Older run: exceptions.csv, or a run id / 'previous'.")],
+    new: Annotated[str, typer.Argument(help="Newer run: exceptions.csv, or a run id / 'latest'.")],
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", "-m", help="Workspace whose run history holds the run ids."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """New, persisting and resolved cases between two runs (by stable case id)."""
+    if manifest is not None:
+        config = load_manifest(manifest)
+        with Workspace(config.database, read_only=True) as ws:
+            result = diff_workspace(ws, old, new)
+    else:
+        result = diff_files(Path(old), Path(new))
+    if json_out:
+        console.print_json(
+            json.dumps(
+                {
+                    "old": result.old,
+                    "new": result.new,
+                    "counts": result.counts(),
+                    "by_rule": result.by_rule().to_dicts(),
+                    "new_cases": result.new_cases.get_column("case_id").to_list(),
+                    "resolved_cases": result.resolved.get_column("case_id").to_list(),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    render_diff(result)
+
+
+def render_diff(result: Diff) -> None:
+    table = Table(title=f"{result.old} → {result.new}", title_justify="left")
+    for col in ("rule", "new", "persisting", "resolved"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for rule_id, *counts in result.by_rule().select("rule_id", "new", "persisting", "resolved").iter_rows():
+        table.add_row(rule_id, *(f"{int(n):,}" for n in counts))
+    c = result.counts()
+    table.add_row("total", f"{c['new']:,}", f"{c['persisting']:,}", f"{c['resolved']:,}", style="bold")
+    console.print(table)
+
+
+verify_app = typer.Typer(help="Field verification outcomes: import them, see the rates.", no_args_is_help=True)
+app.add_typer(verify_app, name="verify")
+
+
+@verify_app.command("import")
+def verify_import(
+    file: Annotated[Path, typer.Argument(help="exceptions.xlsx or .csv with the outcome column filled.")],
+    manifest: ManifestOpt = Path("linkaudit.yaml"),
+) -> None:
+    """Store cadres' outcomes (confirmed / cleared with a reason / pending) for a run's cases.
+
+    The file is checked against the run it came from; any unknown case id or bad value is
+    reported with file, row and column, and nothing is stored.
+    """
+    config = load_manifest(manifest)
+    with Workspace(config.database) as ws:
+        report = import_outcomes(ws, file)
+    console.print(
+        f"imported {report['imported']:,} outcomes from {file} (run {report['run_id']}): "
+        + ", ".join(f"{k} {v:,}" for k, v in report["by_outcome"].items())
+    )
+
+
+@verify_app.command("status")
+def verify_status(manifest: ManifestOpt = Path("linkaudit.yaml"), json_out: JsonOpt = False) -> None:
+    """Per rule and township: flagged, verified, confirmed, cleared and the confirmation rate."""
+    config = load_manifest(manifest)
+    with Workspace(config.database, read_only=True) as ws:
+        frame = verification_status(ws)
+    if json_out:
+        console.print_json(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str))
+        return
+    table = Table(title="Verification status (latest run)", title_justify="left")
+    for col in frame.columns:
+        table.add_column(col, justify="left" if col in ("rule_id", "township") else "right")
+    for row in frame.iter_rows():
+        table.add_row(
+            *(
+                "" if v is None else (f"{v:.1%}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v))
+                for v in row
+            )
+        )
+    console.print(table)

@@ -1,0 +1,366 @@
+"""Run history, stable case identities, baselines, verification outcomes and exemptions.
+
+A *case* is one exception: a rule and a flagged unit (household or person) with its evidence
+record keys. Its id is a hash of those, so the same case keeps its id from run to run; its
+evidence hash also covers the evidence values, so a change in what a department says about the
+case (a car now scrapped, a new amount) is noticed even when the record keys stay the same.
+
+Tables (in the workspace database):
+- `runs`: one row per audit run (time, manifest, input checksums, rule-set hash, version, counts).
+- `run_cases`: every case of every run, with its status against the baseline.
+- `verifications`: field outcomes imported from cadres' spreadsheets (latest per case wins).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from linkaudit.config import Manifest
+from linkaudit.errors import InputFileError, LinkauditError, WorkspaceError
+from linkaudit.store import Workspace
+
+OUTCOMES = ("confirmed", "cleared", "pending")
+#: Words cadres write in the outcome column, mapped to outcomes.
+OUTCOME_WORDS = {
+    "confirmed": "confirmed",
+    "属实": "confirmed",
+    "确认": "confirmed",
+    "cleared": "cleared",
+    "不属实": "cleared",
+    "排除": "cleared",
+    "已排除": "cleared",
+    "pending": "pending",
+    "待核实": "pending",
+    "核实中": "pending",
+}
+STATUSES = ("new", "persisting", "reopened")
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, manifest VARCHAR, as_of DATE,
+        input_checksums VARCHAR, ruleset_hash VARCHAR, tool_version VARCHAR,
+        baseline_run VARCHAR, counts VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS run_cases (
+        run_id VARCHAR, case_id VARCHAR, rule_id VARCHAR, scope VARCHAR, unit_key VARCHAR,
+        household_key VARCHAR, person_key VARCHAR, township VARCHAR, evidence_hash VARCHAR,
+        status VARCHAR, suppressed VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS verifications (
+        case_id VARCHAR, run_id VARCHAR, rule_id VARCHAR, unit_key VARCHAR, outcome VARCHAR,
+        reason VARCHAR, evidence_hash VARCHAR, source VARCHAR, imported_at TIMESTAMP)""",
+]
+
+
+def ensure_history(ws: Workspace) -> None:
+    for sql in _SCHEMA:
+        ws.execute(sql)
+
+
+def resolve_run(ws: Workspace, ref: str) -> str | None:
+    """A run id from 'latest', 'previous' or an id (prefix allowed); None if there is none."""
+    ensure_history(ws)
+    if ref in ("latest", "previous"):
+        offset = 0 if ref == "latest" else 1
+        row = ws.fetchone(
+            f"SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1 OFFSET {offset}"
+        )
+        return None if row is None else str(row[0])
+    rows = ws.fetchall("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [ref])
+    if len(rows) == 1:
+        return str(rows[0][0])
+    known = [r[0] for r in ws.fetchall("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")]
+    raise LinkauditError(
+        f"run {ref!r} {'is ambiguous' if rows else 'not found'} in {ws.path}",
+        hint=f"use 'latest', 'previous' or a run id; recent runs: {', '.join(known) or 'none'}",
+    )
+
+
+# -- exemptions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exemption:
+    rule: str  # a rule id, or '*'
+    person: str | None
+    household: str | None
+    reason: str
+    expires: dt.date | None
+
+
+def load_exemptions(manifest: Manifest) -> list[Exemption]:
+    """Exemptions from the manifest's `exemptions:` list and/or `exemptions_file:` CSV."""
+    items: list[tuple[str, int, dict[str, Any]]] = [
+        (f"{manifest.path}: exemptions.{i}", 0, dict(e)) for i, e in enumerate(manifest.exemptions)
+    ]
+    if manifest.exemptions_file:
+        path = manifest.exemptions_file
+        if not path.exists():
+            raise InputFileError(f"{path}: file not found (exemptions_file)")
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        for i, row in enumerate(frame.iter_rows(named=True), start=2):
+            items.append((f"{path}: row {i}", i, row))
+    out: list[Exemption] = []
+    problems: list[str] = []
+    for where, _, raw in items:
+        person = (raw.get("person") or "").strip() or None
+        household = (raw.get("household") or "").strip() or None
+        rule = (raw.get("rule") or "").strip()
+        reason = (raw.get("reason") or "").strip()
+        expires_raw = raw.get("expires")
+        if not (person or household):
+            problems.append(f"{where}: column person or household: one of them is required")
+        if not rule:
+            problems.append(f"{where}: column rule: required (a rule id, or * for all rules)")
+        if not reason:
+            problems.append(f"{where}: column reason: required (why the policy exempts this case)")
+        expires = None
+        if expires_raw not in (None, ""):
+            try:
+                expires = (
+                    expires_raw
+                    if isinstance(expires_raw, dt.date)
+                    else dt.date.fromisoformat(str(expires_raw).strip())
+                )
+            except ValueError:
+                problems.append(f"{where}: column expires: {expires_raw!r} is not a date (YYYY-MM-DD)")
+        out.append(Exemption(rule, person, household, reason, expires))
+    if problems:
+        raise InputFileError("invalid exemptions:\n" + "\n".join(f"  - {p}" for p in problems))
+    return out
+
+
+def exemption_mask(exceptions: pl.DataFrame, exemptions: list[Exemption], today: dt.date) -> pl.Series:
+    """True for exceptions covered by an exemption in force today."""
+    mask = pl.Series("exempt", [False] * exceptions.height, dtype=pl.Boolean)
+    if not exemptions or exceptions.height == 0:
+        return mask
+    frame = pl.DataFrame(
+        {
+            "rule": [e.rule for e in exemptions if not e.expires or e.expires >= today],
+            "person": [e.person for e in exemptions if not e.expires or e.expires >= today],
+            "household": [e.household for e in exemptions if not e.expires or e.expires >= today],
+        },
+        schema={"rule": pl.Utf8, "person": pl.Utf8, "household": pl.Utf8},
+    )
+    if frame.height == 0:
+        return mask
+    members = exceptions.select(
+        pl.int_range(pl.len()).alias("i"),
+        "rule_id",
+        "household_key",
+        pl.col("person_key").str.split(";").alias("p"),
+    ).explode("p")
+    hit = members.join(frame, how="cross").filter(
+        ((pl.col("rule") == "*") | (pl.col("rule") == pl.col("rule_id")))
+        & (
+            (pl.col("person").is_not_null() & (pl.col("person") == pl.col("p")))
+            | (pl.col("household").is_not_null() & (pl.col("household") == pl.col("household_key")))
+        )
+    )
+    exempt_rows = set(hit.get_column("i").to_list())
+    return pl.Series("exempt", [i in exempt_rows for i in range(exceptions.height)], dtype=pl.Boolean)
+
+
+# -- applying history to a run's exceptions -------------------------------------------------
+
+
+@dataclass
+class HistoryOutcome:
+    exceptions: pl.DataFrame  # the cases reported this run, with status and outcome columns
+    suppressed: pl.DataFrame  # cleared cases whose evidence is unchanged
+    exempted: pl.DataFrame
+    resolved: pl.DataFrame  # cases of the baseline run no longer flagged
+    baseline_run: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def apply_history(
+    ws: Workspace,
+    exceptions: pl.DataFrame,
+    baseline: str | None,
+    exemptions: list[Exemption],
+    today: dt.date,
+) -> HistoryOutcome:
+    """Mark each case new / persisting / reopened, attach the last field outcome, suppress
+    cleared cases whose evidence is unchanged, drop exempted ones, list resolved ones."""
+    ensure_history(ws)
+    exempt = exemption_mask(exceptions, exemptions, today)
+    exempted = exceptions.filter(exempt)
+    current = exceptions.filter(~exempt)
+    latest_outcome = ws.query_pl(
+        """
+        SELECT case_id, rule_id, unit_key, outcome, reason, evidence_hash AS verified_hash
+        FROM (SELECT *, row_number() OVER (PARTITION BY case_id ORDER BY imported_at DESC) AS rn
+              FROM verifications) WHERE rn = 1
+        """
+    )
+    cleared_units = latest_outcome.filter(pl.col("outcome") == "cleared").select(
+        "rule_id", "unit_key", pl.lit(True).alias("unit_was_cleared")
+    ).unique(["rule_id", "unit_key"])
+    frame = current.join(
+        latest_outcome.select("case_id", "outcome", "reason", "verified_hash"), on="case_id", how="left"
+    ).join(cleared_units, on=["rule_id", "unit_key"], how="left")
+    unchanged_clear = (pl.col("outcome") == "cleared") & (pl.col("verified_hash") == pl.col("evidence_hash"))
+    suppressed = frame.filter(unchanged_clear)
+    frame = frame.filter(~unchanged_clear.fill_null(False))
+    if baseline:
+        prior = ws.query_pl(
+            "SELECT DISTINCT case_id FROM run_cases WHERE run_id = ? AND suppressed = 'no'", [baseline]
+        )
+        prior_ids = prior.get_column("case_id").implode()
+        resolved = ws.query_pl(
+            "SELECT case_id, rule_id, unit_key, household_key, person_key, township "
+            "FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
+            [baseline],
+        ).filter(~pl.col("case_id").is_in(frame.get_column("case_id").implode()))
+    else:
+        prior_ids = pl.Series([], dtype=pl.Utf8).implode()
+        resolved = pl.DataFrame(
+            schema={
+                "case_id": pl.Utf8,
+                "rule_id": pl.Utf8,
+                "unit_key": pl.Utf8,
+                "household_key": pl.Utf8,
+                "person_key": pl.Utf8,
+                "township": pl.Utf8,
+            }
+        )
+    # A case the field cleared that comes back with other evidence is 'reopened', marked so
+    # the cadre sees it was cleared before.
+    reopened = pl.col("unit_was_cleared").fill_null(False) & (
+        pl.col("outcome").is_null() | (pl.col("outcome") == "cleared")
+    )
+    frame = frame.with_columns(
+        pl.when(reopened)
+        .then(pl.lit("reopened"))
+        .when(pl.col("case_id").is_in(prior_ids))
+        .then(pl.lit("persisting"))
+        .otherwise(pl.lit("new"))
+        .alias("status"),
+        pl.when(reopened).then(None).otherwise(pl.col("outcome")).alias("outcome"),
+        pl.when(reopened).then(None).otherwise(pl.col("reason")).alias("reason"),
+    ).drop("verified_hash", "unit_was_cleared")
+    counts = {
+        "exceptions": frame.height,
+        "new": int((frame.get_column("status") == "new").sum()),
+        "persisting": int((frame.get_column("status") == "persisting").sum()),
+        "reopened": int((frame.get_column("status") == "reopened").sum()),
+        "resolved": resolved.height,
+        "suppressed_cleared": suppressed.height,
+        "exempted": exempted.height,
+        "confirmed": int((frame.get_column("outcome") == "confirmed").sum()),
+    }
+    return HistoryOutcome(frame, suppressed, exempted, resolved, baseline, counts)
+
+
+def record_run(
+    ws: Workspace,
+    run_id: str,
+    started_at: dt.datetime,
+    manifest: Manifest,
+    summary: dict[str, Any],
+    outcome: HistoryOutcome,
+) -> None:
+    ensure_history(ws)
+    ws.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            started_at.replace(tzinfo=None),
+            str(manifest.path),
+            manifest.as_of,
+            json.dumps(summary.get("input_checksums", {}), sort_keys=True),
+            summary.get("ruleset_hash"),
+            summary.get("tool_version"),
+            outcome.baseline_run,
+            json.dumps(outcome.counts, sort_keys=True),
+        ],
+    )
+    cols = ["case_id", "rule_id", "scope", "unit_key", "household_key", "person_key", "township", "evidence_hash"]
+    reported = outcome.exceptions.select(*cols, "status").with_columns(pl.lit("no").alias("suppressed"))
+    hidden = outcome.suppressed.select(*cols).with_columns(
+        pl.lit("persisting").alias("status"), pl.lit("cleared").alias("suppressed")
+    )
+    frame = pl.concat([reported, hidden]).with_columns(pl.lit(run_id).alias("run_id"))
+    frame = frame.select(
+        "run_id", "case_id", "rule_id", "scope", "unit_key", "household_key", "person_key",
+        "township", "evidence_hash", "status", "suppressed",
+    )
+    ws.con.register("_run_cases", frame.to_arrow())
+    try:
+        ws.execute("INSERT INTO run_cases SELECT * FROM _run_cases")
+    finally:
+        ws.con.unregister("_run_cases")
+
+
+# -- diff -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Diff:
+    old: str
+    new: str
+    new_cases: pl.DataFrame
+    persisting: pl.DataFrame
+    resolved: pl.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "new": self.new_cases.height,
+            "persisting": self.persisting.height,
+            "resolved": self.resolved.height,
+        }
+
+    def by_rule(self) -> pl.DataFrame:
+        parts = [
+            df.group_by("rule_id").agg(pl.len().alias(name))
+            for name, df in (("new", self.new_cases), ("persisting", self.persisting), ("resolved", self.resolved))
+        ]
+        out = pl.DataFrame(schema={"rule_id": pl.Utf8})
+        for p in parts:
+            out = out.join(p, on="rule_id", how="full", coalesce=True)
+        return out.fill_null(0).sort("rule_id")
+
+
+def _cases_from_csv(path: Path) -> pl.DataFrame:
+    frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    if "case_id" not in frame.columns:
+        raise InputFileError(
+            f"{path}: column not found: case_id", hint="diff compares exceptions.csv files of two runs"
+        )
+    return frame
+
+
+def diff_runs(old: pl.DataFrame, new: pl.DataFrame, old_name: str, new_name: str) -> Diff:
+    old_ids = old.get_column("case_id").implode()
+    new_ids = new.get_column("case_id").implode()
+    return Diff(
+        old_name,
+        new_name,
+        new.filter(~pl.col("case_id").is_in(old_ids)),
+        new.filter(pl.col("case_id").is_in(old_ids)),
+        old.filter(~pl.col("case_id").is_in(new_ids)),
+    )
+
+
+def diff_files(old: Path, new: Path) -> Diff:
+    for p in (old, new):
+        if not p.exists():
+            raise InputFileError(f"{p}: file not found", hint="pass two exceptions.csv files, or run ids with --manifest")
+    return diff_runs(_cases_from_csv(old), _cases_from_csv(new), str(old), str(new))
+
+
+def diff_workspace(ws: Workspace, old_ref: str, new_ref: str) -> Diff:
+    old_id, new_id = resolve_run(ws, old_ref), resolve_run(ws, new_ref)
+    if old_id is None or new_id is None:
+        raise WorkspaceError(f"{ws.path}: fewer than two audit runs recorded", hint="run `linkaudit audit` twice")
+    query = (
+        "SELECT case_id, rule_id, unit_key, household_key, person_key, township, status "
+        "FROM run_cases WHERE run_id = ? AND suppressed = 'no' ORDER BY rule_id, unit_key"
+    )
+    return diff_runs(ws.query_pl(query, [old_id]), ws.query_pl(query, [new_id]), old_id, new_id)

@@ -1,0 +1,183 @@
+"""Field verification outcomes: read back the cadres' spreadsheet, validate, store; rates.
+
+Reported programmes confirm only part of machine flags, so each outcome is recorded and shapes
+the next run (see `history.apply_history`): cleared cases are suppressed while their evidence is
+unchanged, confirmed cases stay until the registrant leaves the register.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from linkaudit.errors import InputFileError
+from linkaudit.history import OUTCOME_WORDS, OUTCOMES, ensure_history
+from linkaudit.ingest.readers import decode_text
+from linkaudit.report.outputs import HEADER_COLUMNS
+from linkaudit.store import Workspace
+
+_NEEDED = ("run_id", "case_id", "outcome")
+
+
+def _normalise_headers(frame: pl.DataFrame) -> pl.DataFrame:
+    renames = {c: HEADER_COLUMNS.get(c.strip(), c.strip()) for c in frame.columns}
+    return frame.rename(renames)
+
+
+def _read_tables(path: Path) -> list[tuple[str, pl.DataFrame, int]]:
+    """(where, frame, first data row number) for each table of cases in the file."""
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import fastexcel
+
+        reader = fastexcel.read_excel(str(path))
+        tables = []
+        for name in reader.sheet_names:
+            frame = _normalise_headers(reader.load_sheet(name, header_row=0, dtypes="string").to_polars())
+            if "case_id" in frame.columns:
+                tables.append((f"{path}: sheet {name!r}", frame, 2))
+        if not tables:
+            raise InputFileError(
+                f"{path}: no sheet has a 疑点编号 (case_id) column",
+                hint="import the exceptions.xlsx written by `linkaudit audit`, with 核实结果 filled",
+            )
+        return tables
+    utf8, _ = decode_text(path.read_bytes(), "auto", path)
+    frame = _normalise_headers(pl.read_csv(utf8, infer_schema=False))
+    return [(str(path), frame, 2)]
+
+
+def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
+    ensure_history(ws)
+    problems: list[str] = []
+    records: dict[str, tuple[str, str, str | None, str]] = {}
+    run_ids: set[str] = set()
+    known_runs = {r[0] for r in ws.fetchall("SELECT run_id FROM runs")}
+    cases = {
+        (r[0], r[1]): (r[2], r[3], r[4])
+        for r in ws.fetchall("SELECT run_id, case_id, rule_id, unit_key, evidence_hash FROM run_cases")
+    }
+    for where, frame, first_row in _read_tables(path):
+        missing = [c for c in _NEEDED if c not in frame.columns]
+        if missing:
+            problems.append(
+                f"{where}: column not found: {', '.join(missing)} "
+                "(运行编号 run_id, 疑点编号 case_id, 核实结果 outcome)"
+            )
+            continue
+        if "reason" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("reason"))
+        rows = frame.select("run_id", "case_id", "outcome", "reason").with_row_index("i")
+        for i, run_id, case_id, outcome_raw, reason in rows.iter_rows():
+            row = i + first_row
+            if outcome_raw is None or not str(outcome_raw).strip():
+                continue  # not verified yet
+            outcome = OUTCOME_WORDS.get(str(outcome_raw).strip().lower())
+            if outcome is None:
+                problems.append(
+                    f"{where}: row {row}, column 核实结果 (outcome): {outcome_raw!r} is not one of "
+                    f"{', '.join(OUTCOMES)} (or 属实 / 不属实 / 待核实)"
+                )
+                continue
+            if run_id not in known_runs:
+                problems.append(
+                    f"{where}: row {row}, column 运行编号 (run_id): run {run_id!r} is not in this "
+                    "workspace's history"
+                )
+                continue
+            if (run_id, case_id) not in cases:
+                problems.append(
+                    f"{where}: row {row}, column 疑点编号 (case_id): unknown case id {case_id!r} "
+                    f"in run {run_id}"
+                )
+                continue
+            reason_text = (reason or "").strip() or None
+            if outcome == "cleared" and not reason_text:
+                problems.append(
+                    f"{where}: row {row}, column 核实说明 (reason): a cleared case needs a reason"
+                )
+                continue
+            previous = records.get(case_id)
+            if previous and previous[1] != outcome:
+                problems.append(
+                    f"{where}: row {row}, column 核实结果 (outcome): case {case_id} already has "
+                    f"outcome {previous[1]!r} elsewhere in the file"
+                )
+                continue
+            records[case_id] = (run_id, outcome, reason_text, f"{where}: row {row}")
+            run_ids.add(run_id)
+    if problems:
+        shown = problems[:30]
+        more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
+        raise InputFileError(
+            f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}; nothing imported:\n"
+            + "\n".join(f"  - {p}" for p in shown)
+            + more,
+            hint="fix the cells named above and import the file again",
+        )
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    rows_out = []
+    for case_id, (run_id, outcome, reason, source) in sorted(records.items()):
+        rule_id, unit_key, evidence_hash = cases[(run_id, case_id)]
+        rows_out.append((case_id, run_id, rule_id, unit_key, outcome, reason, evidence_hash, source, now))
+    if rows_out:
+        frame = pl.DataFrame(
+            rows_out,
+            schema={
+                "case_id": pl.Utf8,
+                "run_id": pl.Utf8,
+                "rule_id": pl.Utf8,
+                "unit_key": pl.Utf8,
+                "outcome": pl.Utf8,
+                "reason": pl.Utf8,
+                "evidence_hash": pl.Utf8,
+                "source": pl.Utf8,
+                "imported_at": pl.Datetime("us"),
+            },
+            orient="row",
+        )
+        ws.con.register("_verifications", frame.to_arrow())
+        try:
+            ws.execute("INSERT INTO verifications SELECT * FROM _verifications")
+        finally:
+            ws.con.unregister("_verifications")
+    by_outcome = {o: sum(1 for r in records.values() if r[1] == o) for o in OUTCOMES}
+    return {
+        "imported": len(records),
+        "run_id": ", ".join(sorted(run_ids)) or "-",
+        "by_outcome": by_outcome,
+    }
+
+
+def verification_status(ws: Workspace) -> pl.DataFrame:
+    """Per rule and township, over the latest run's cases (cleared-and-suppressed included)."""
+    ensure_history(ws)
+    return ws.query_pl(
+        """
+        WITH latest AS (SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1),
+        cases AS (SELECT c.* FROM run_cases c JOIN latest USING (run_id)),
+        outcome AS (
+            SELECT case_id, outcome FROM (
+                SELECT case_id, outcome,
+                       row_number() OVER (PARTITION BY case_id ORDER BY imported_at DESC) AS rn
+                FROM verifications) WHERE rn = 1
+        )
+        SELECT c.rule_id, coalesce(c.township, '') AS township,
+               count(*) AS flagged,
+               count(*) FILTER (o.outcome IN ('confirmed', 'cleared')) AS verified,
+               count(*) FILTER (o.outcome = 'confirmed') AS confirmed,
+               count(*) FILTER (o.outcome = 'cleared') AS cleared,
+               count(*) FILTER (o.outcome = 'pending') AS pending,
+               CASE WHEN count(*) FILTER (o.outcome IN ('confirmed', 'cleared')) > 0
+                    THEN (count(*) FILTER (o.outcome = 'confirmed'))::DOUBLE
+                         / count(*) FILTER (o.outcome IN ('confirmed', 'cleared'))
+               END AS confirmation_rate
+        FROM cases c LEFT JOIN outcome o USING (case_id)
+        GROUP BY ALL ORDER BY c.rule_id, township
+        """
+    )
+
