@@ -57,6 +57,12 @@ _SCHEMA = [
 
 
 def ensure_history(ws: Workspace) -> None:
+    if ws.read_only:
+        if not (ws.has_table("runs") and ws.has_table("verifications")):
+            raise WorkspaceError(
+                f"{ws.path}: no audit runs recorded yet", hint="run `linkaudit audit MANIFEST` first"
+            )
+        return
     for sql in _SCHEMA:
         ws.execute(sql)
 
@@ -202,7 +208,7 @@ def apply_history(
     cleared_units = latest_outcome.filter(pl.col("outcome") == "cleared").select(
         "rule_id", "unit_key", pl.lit(True).alias("unit_was_cleared")
     ).unique(["rule_id", "unit_key"])
-    frame = current.join(
+    frame = current.drop("outcome", "reason", strict=False).join(
         latest_outcome.select("case_id", "outcome", "reason", "verified_hash"), on="case_id", how="left"
     ).join(cleared_units, on=["rule_id", "unit_key"], how="left")
     unchanged_clear = (pl.col("outcome") == "cleared") & (pl.col("verified_hash") == pl.col("evidence_hash"))

@@ -45,6 +45,7 @@ class Workspace:
 
     def __init__(self, path: Path | str, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         if read_only and not self.path.exists():
             raise WorkspaceError(
                 f"{self.path}: workspace database not found",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import uuid
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,9 +70,9 @@ def load_manifest_rules(manifest: Manifest, override: list[Path] | None = None) 
     return rules
 
 
-def _run_id(now: dt.datetime, manifest: Manifest) -> str:
-    digest = hashlib.sha256(f"{now.isoformat()}|{manifest.path}".encode()).hexdigest()[:6]
-    return f"{now:%Y%m%dT%H%M%S}-{digest}"
+def _run_id(now: dt.datetime) -> str:
+    # Readable time plus a random part: two runs in the same second stay distinct.
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def run_audit(
@@ -89,9 +89,9 @@ def run_audit(
     started = time.perf_counter()
     rules = load_manifest_rules(manifest, rules_override)
     exemptions = load_exemptions(manifest)
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC)
     today = today or now.date()
-    run_id = _run_id(now, manifest)
+    run_id = _run_id(now)
     timings: dict[str, float] = {}
     with Workspace(manifest.database) as ws:
         ensure_history(ws)
