@@ -324,6 +324,15 @@ def _write_table(sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any
             1, c, rows.height, c, {"validate": "list", "source": ["confirmed", "cleared", "pending"]}
         )
     sheet.write_row(0, 0, headers, header)
-    # Rows in order (constant-memory mode); with strings_to_formulas off, text stays text.
+    # Rows in order (constant-memory mode). Each column's writer is chosen once from its dtype:
+    # text through write_string (never a formula), numbers through write_number.
+    numeric = [dtype.is_numeric() for dtype in rows.dtypes]
+    write_number, write_string = sheet.write_number, sheet.write_string
     for r, values in enumerate(rows.iter_rows(), start=1):
-        sheet.write_row(r, 0, values)
+        for c, value in enumerate(values):
+            if value is None:
+                continue
+            if numeric[c]:
+                write_number(r, c, value)
+            else:
+                write_string(r, c, str(value))
