@@ -536,3 +536,33 @@ def test_committed_sample_is_what_generate_writes(tmp_path: Path) -> None:
         else:
             assert content == committed[name], name
     assert sum(len(v) for v in committed.values()) < 10 * 1024 * 1024
+
+
+def test_committed_sample_loads_without_quarantine(runner, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from conftest import run
+
+    root = tmp_path / "mashan"
+    shutil.copytree(COMMITTED, root, ignore=shutil.ignore_patterns("*.duckdb*", "out"))
+    result = run(runner, "load", root / "linkaudit.yaml", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {r["registry"] for r in report["registries"]} == {
+        "poverty", "payroll", "vehicles", "property", "business", "deaths", "medical"
+    }
+    for reg in report["registries"]:
+        assert reg["rows_quarantined"] == 0, reg
+        assert reg["rows_loaded"] == reg["rows_read"] > 0
+
+
+def test_sample_command_writes_a_scenario(runner, tmp_path: Path) -> None:
+    from conftest import run
+
+    result = run(runner, "sample", "mashan", "--out", tmp_path / "s", "--scale", "0.02", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s" / "linkaudit.yaml").exists()
+    assert (tmp_path / "s" / "truth" / "links.csv").exists()
+    bad = run(runner, "sample", "mashan", "--out", tmp_path / "t", "--scale", "0")
+    assert bad.exit_code == 2
