@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from linkaudit.cli.app import app
 from linkaudit.cli.console import console
@@ -30,6 +30,18 @@ def mashan(
         raise LinkauditError(f"--scale {scale}: must be above 0 and at most 50")
     started = time.perf_counter()
     summary = generate(out, scale=scale, seed=seed)
-    console.print(f"wrote {out} in {time.perf_counter() - started:.1f} s")
-    console.print(json.dumps(summary.get("counts", summary), ensure_ascii=False)[:2000])
+    rows = summary.get("rows", {})
+    console.print(
+        f"wrote {out} (scale {scale:g}, seed {seed}) in {time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{k} {v:,}" for k, v in rows.items())
+    )
+    table = Table(title="Planted truth (truth/summary.json)", title_justify="left")
+    for col in ("rule", "persons", "households", "evidence records"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for rule_id, c in summary.get("rules", {}).items():
+        table.add_row(
+            rule_id, f"{c['persons']:,}", f"{c['households']:,}", f"{c['evidence_records']:,}"
+        )
+    console.print(table)
+    console.print(f"distinct ineligible registrants: {summary.get('ineligible_distinct', 0):,}")
     console.print(f"next: linkaudit audit {out / 'linkaudit.yaml'}")
