@@ -196,5 +196,5 @@ def test_explain_json_shows_evidence_and_weights(runner, audited) -> None:
     finding = next(f for f in data["findings"] if f["rule_id"] == "car_owner")
     assert finding["registry"] == "vehicles" and finding["record"]["vehicle_type"]
     comparisons = {c["comparison"] for c in finding["link"]["comparisons"]}
-    assert comparisons == {"citizen_id", "name"}
+    assert comparisons == {"citizen_id", "name", "residence"}
     assert "*" in data["persons"][0]["id_number"]  # masked by default

@@ -290,3 +290,17 @@ def test_link_before_load_is_a_clear_error(runner, tmp_path: Path) -> None:
     result = run(runner, "link", manifest)
     assert result.exit_code == 2
     assert "not loaded" in result.output or "not found" in result.output
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("马山县白山镇合群村12号", "address in the same village"),
+        ("马山县白山镇民族大道", "address in the same township"),
+        ("马山县林圩镇合群村", "address elsewhere"),
+        (None, None),
+    ],
+)
+def test_residence_levels(address, expected) -> None:
+    left = {"township": "白山镇", "village": "合群村"}
+    assert _level(C.residence(), left, {"address": address}) == expected

@@ -24,6 +24,9 @@ class Level:
     #: valid citizen ID). Random pairs cannot measure so small a u: the few true matches among
     #: them dominate it, and the link would lean on the prior instead of on the ID.
     u_cap: float | None = None
+    #: Lower bound of m for disagreement levels that true matches do show in real data even
+    #: when a sample has none (people move house): keeps one field from vetoing a link.
+    m_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,24 @@ def date(column: str = "birth_date") -> Comparison:
     )
 
 
+def residence(address: str = "address") -> Comparison:
+    """The department's address text against the beneficiary's township and village."""
+    ra = _c("r", address)
+    lt, lv = _c("l", "township"), _c("l", "village")
+    levels = (
+        Level("address in the same village", f"contains({ra}, {lv}) AND contains({ra}, {lt})"),
+        Level("address in the same township", f"contains({ra}, {lt})"),
+        Level("address elsewhere", "TRUE", m_floor=0.02),
+    )
+    return Comparison(
+        "residence",
+        (address, "township", "village"),
+        levels,
+        f"{ra} IS NULL OR {lt} IS NULL OR {lv} IS NULL",
+        description="department address vs registered township and village",
+    )
+
+
 COMPARATORS = {
     "citizen_id": "citizen ID with birth-date fallback (uses id_number, id_status, birth_date)",
     "chinese_name": "Chinese name: exact, homophone, one character off, pinyin similar",
@@ -218,6 +239,7 @@ COMPARATORS = {
     "exact": "exact equality",
     "edit_distance": "exact, then Damerau-Levenshtein bands (distances: [1, 2])",
     "date": "date: exact, one digit off, same year",
+    "residence": "department address vs the beneficiary's township and village",
 }
 
 
@@ -240,8 +262,10 @@ def build(spec: dict[str, object]) -> Comparison:
         return edit_distance(column, distances, tf)
     if comparator == "date":
         return date(column or "birth_date")
+    if comparator == "residence":
+        return residence(column or "address")
     raise ValueError(f"unknown comparator {comparator!r}")
 
 
 def default_comparisons() -> list[Comparison]:
-    return [citizen_id(), chinese_name()]
+    return [citizen_id(), chinese_name(), residence()]

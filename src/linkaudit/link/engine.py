@@ -303,8 +303,9 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         counts_arr = pats.get_column("n").to_numpy().astype(float)
         groups = np.array([group_names.index(g) for g in pats.get_column("registry").to_list()])
         rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
+        floors = [[lvl.m_floor for lvl in c.levels] for c in comparisons]
         m, lambdas, iters, converged, history = run_em(
-            patterns, counts_arr, groups, group_names, u, rare
+            patterns, counts_arr, groups, group_names, u, rare, floors
         )
     else:
         m = [np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]

@@ -69,6 +69,7 @@ def run_em(
     group_names: list[str],
     u: list[np.ndarray],
     rare: list[list[bool]],
+    floors: list[list[float | None]] | None = None,
     max_iter: int = 200,
     tol: float = 1e-7,
 ) -> tuple[list[np.ndarray], dict[str, float], int, bool, list[float]]:
@@ -115,6 +116,9 @@ def run_em(
             for i, is_rare in enumerate(rare[k]):
                 if is_rare:
                     mk[i] = min(mk[i], RARE_M_CAP)
+                floor = floors[k][i] if floors else None
+                if floor is not None:
+                    mk[i] = max(mk[i], floor)
             new_m.append(mk / mk.sum())
         change = max(
             float(np.max(np.abs(new_lam - lam))),
