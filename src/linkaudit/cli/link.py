@@ -66,7 +66,7 @@ def render_link(report: LinkReport) -> None:
         console.print(model)
         lambdas = ", ".join(f"{k} {v:.3g}" for k, v in report.model.lambdas.items())
         console.print(
-            f"match share among candidates: {lambdas} "
+            f"prior that a random pair matches: {lambdas} "
             f"(EM: {report.model.iterations} iterations, "
             f"{'converged' if report.model.converged else 'NOT converged'})"
         )
