@@ -14,7 +14,7 @@ from linkaudit.cli.console import console, err_console
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
-from linkaudit.evaluate import EvalReport, evaluate_links
+from linkaudit.evaluate import EvalReport, Score, evaluate_links
 from linkaudit.link.engine import LinkReport, link_workspace
 
 
@@ -104,44 +104,27 @@ def evaluate(
     render_evaluation(report)
 
 
+def _score_table(title: str, first: str, scores: list[Score], f1: bool) -> Table:
+    table = Table(title=title, title_justify="left")
+    cols = [first, "true", "predicted", "TP", "FP", "FN", "precision", "recall"] + (["F1"] if f1 else [])
+    for col in cols:
+        table.add_column(col, justify="left" if col == first else "right")
+    for s in scores:
+        cells = [s.registry] + [
+            f"{n:,}"
+            for n in (s.true_links, s.predicted, s.true_positive, s.false_positive, s.false_negative)
+        ]
+        cells += [f"{s.precision:.4f}", f"{s.recall:.4f}"] + ([f"{s.f1:.4f}"] if f1 else [])
+        table.add_row(*cells, style="bold" if s.registry == "overall" else None)
+    return table
+
+
 def render_evaluation(report: EvalReport) -> None:
-    table = Table(title="Link quality against truth", title_justify="left")
-    for col in ("registry", "true links", "predicted", "TP", "FP", "FN", "precision", "recall", "F1"):
-        table.add_column(col, justify="left" if col == "registry" else "right")
     rows = [*report.scores, *([report.overall] if report.overall else [])]
-    for s in rows:
-        table.add_row(
-            s.registry,
-            f"{s.true_links:,}",
-            f"{s.predicted:,}",
-            f"{s.true_positive:,}",
-            f"{s.false_positive:,}",
-            f"{s.false_negative:,}",
-            f"{s.precision:.4f}",
-            f"{s.recall:.4f}",
-            f"{s.f1:.4f}",
-            style="bold" if s.registry == "overall" else None,
-        )
-    console.print(table)
+    console.print(_score_table("Link quality against truth", "registry", rows, f1=True))
     if report.flags:
-        flags = Table(
-            title="Flags against truth (persons; households for household rules)",
-            title_justify="left",
-        )
-        for col in ("rule", "true", "flagged", "TP", "FP", "FN", "precision", "recall"):
-            flags.add_column(col, justify="left" if col == "rule" else "right")
-        for s in report.flags:
-            flags.add_row(
-                s.registry,
-                f"{s.true_links:,}",
-                f"{s.predicted:,}",
-                f"{s.true_positive:,}",
-                f"{s.false_positive:,}",
-                f"{s.false_negative:,}",
-                f"{s.precision:.4f}",
-                f"{s.recall:.4f}",
-            )
-        console.print(flags)
+        title = "Flags against truth (persons; households for household rules)"
+        console.print(_score_table(title, "rule", report.flags, f1=False))
     if report.worst:
         errors = Table(title="Worst errors", title_justify="left")
         for col in ("error", "registry", "record", "true person", "linked to", "best candidate", "p", "decision"):

@@ -150,14 +150,13 @@ def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Compariso
     )
 
 
-def string(column: str, thresholds: tuple[float, ...] = (0.92, 0.8), tf: bool = False) -> Comparison:
-    """Generic text: exact, then Jaro-Winkler similarity bands."""
+def _banded(
+    column: str, bands: list[tuple[str, str]], tf: bool, description: str
+) -> Comparison:
+    """exact, then the given (label, SQL over lc/rc) bands, then differs."""
     lc, rc = _c("l", column), _c("r", column)
     levels = [Level(f"{column} exact", f"{lc} = {rc}")]
-    levels += [
-        Level(f"{column} jaro-winkler >= {t}", f"jaro_winkler_similarity({lc}, {rc}) >= {t}")
-        for t in thresholds
-    ]
+    levels += [Level(f"{column} {label}", cond.format(l=lc, r=rc)) for label, cond in bands]
     levels.append(Level(f"{column} differs", "TRUE"))
     return Comparison(
         column,
@@ -165,39 +164,24 @@ def string(column: str, thresholds: tuple[float, ...] = (0.92, 0.8), tf: bool = 
         tuple(levels),
         f"{lc} IS NULL OR {rc} IS NULL",
         tf_column=column if tf else None,
-        description=f"text {column}",
+        description=description,
     )
+
+
+def string(column: str, thresholds: tuple[float, ...] = (0.92, 0.8), tf: bool = False) -> Comparison:
+    """Generic text: exact, then Jaro-Winkler similarity bands."""
+    bands = [(f"jaro-winkler >= {t}", f"jaro_winkler_similarity({{l}}, {{r}}) >= {t}") for t in thresholds]
+    return _banded(column, bands, tf, f"text {column}")
 
 
 def exact(column: str, tf: bool = False) -> Comparison:
-    lc, rc = _c("l", column), _c("r", column)
-    return Comparison(
-        column,
-        (column,),
-        (Level(f"{column} exact", f"{lc} = {rc}"), Level(f"{column} differs", "TRUE")),
-        f"{lc} IS NULL OR {rc} IS NULL",
-        tf_column=column if tf else None,
-        description=f"exact {column}",
-    )
+    return _banded(column, [], tf, f"exact {column}")
 
 
 def edit_distance(column: str, distances: tuple[int, ...] = (1, 2), tf: bool = False) -> Comparison:
     """Codes and numbers typed by hand: exact, then Damerau-Levenshtein distance bands."""
-    lc, rc = _c("l", column), _c("r", column)
-    levels = [Level(f"{column} exact", f"{lc} = {rc}")]
-    levels += [
-        Level(f"{column} within {d} edits", f"damerau_levenshtein({lc}, {rc}) <= {d}")
-        for d in distances
-    ]
-    levels.append(Level(f"{column} differs", "TRUE"))
-    return Comparison(
-        column,
-        (column,),
-        tuple(levels),
-        f"{lc} IS NULL OR {rc} IS NULL",
-        tf_column=column if tf else None,
-        description=f"edit distance on {column}",
-    )
+    bands = [(f"within {d} edits", f"damerau_levenshtein({{l}}, {{r}}) <= {d}") for d in distances]
+    return _banded(column, bands, tf, f"edit distance on {column}")
 
 
 def date(column: str = "birth_date") -> Comparison:
