@@ -198,3 +198,51 @@ def test_explain_json_shows_evidence_and_weights(runner, audited) -> None:
     comparisons = {c["comparison"] for c in finding["link"]["comparisons"]}
     assert comparisons == {"citizen_id", "name", "residence"}
     assert "*" in data["persons"][0]["id_number"]  # masked by default
+
+
+def _custom_rule(root: Path, body: str) -> Path:
+    folder = root / "myrules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(
+        "id: my_rule\ntitle: {zh: 自定义, en: Custom}\nseverity: risk\n" + body, encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("registry: medical\ncondition: self_paid > 'abc'\n", "my_rule"),
+        ("registry: medical\ncondition: \"'abc'\"\n", "my_rule"),
+        ("registry: medical\nwindow: {field: name, months: 12}\n", "not a date field"),
+        ("registry: poverty\nevidence: [id_number]\n", "would print full ID numbers"),
+        ("registry: medicall\n", "registry 'medicall' is not in the manifest"),
+        (
+            "registry: medical\naggregate: {by: household, having: 'sum(self_paid) > 1 AND person.income_per_capita < 3'}\n",
+            "unknown field `person.income_per_capita`",
+        ),
+    ],
+)
+def test_bad_custom_rules_exit_2(runner, tmp_path: Path, body: str, message: str) -> None:
+    root = tmp_path / "m"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.duckdb*", "out"))
+    rules = _custom_rule(root, body)
+    result = run(runner, "audit", root / "linkaudit.yaml", "--rules", rules)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_department_name_with_quote_is_data_not_sql(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.duckdb*", "out"))
+    manifest = root / "linkaudit.yaml"
+    text = manifest.read_text(encoding="utf-8").replace(
+        "department: 公安交警", "department: \"x' || (SELECT string_agg(id_number, ',') FROM reg_poverty) || '\""
+    )
+    manifest.write_text(text, encoding="utf-8")
+    run_audit(load_manifest(manifest))
+    out = (root / "out" / "exceptions.csv").read_text(encoding="utf-8-sig")
+    assert "x' || (SELECT" in out  # the name is printed verbatim, not executed
+    import re
+
+    assert not re.search(r"\d{17}[\dX]", out)

@@ -63,3 +63,26 @@ def test_missing_manifest(runner, tmp_path: Path) -> None:
     result = run(runner, "load", tmp_path / "nope.yaml")
     assert result.exit_code == 2
     assert "nope.yaml: 1 problem in manifest" in result.output and "file not found" in result.output
+
+
+def test_output_may_not_overwrite_an_input(tmp_path: Path) -> None:
+    reg = {**POVERTY_REG, "path": "data/links.csv"}
+    path = write_manifest(tmp_path, {"poverty": reg}, output="data/")
+    with pytest.raises(ManifestError, match="would overwrite registries.poverty.path"):
+        load_manifest(path)
+
+
+def test_delimiter_must_be_one_character(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, {"poverty": {**POVERTY_REG, "delimiter": ";;"}})
+    with pytest.raises(ManifestError, match="delimiter must be one character"):
+        load_manifest(path)
+
+
+def test_linkage_fields_must_exist(tmp_path: Path) -> None:
+    linkage = {"blocking": [["nofield"]], "comparisons": [{"field": "nofield", "comparator": "exact"}]}
+    path = write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}, linkage=linkage)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    text = "\n".join(info.value.problems)
+    assert "linkage.blocking.0: nofield is not a field" in text
+    assert "linkage.comparisons.0.field: 'nofield' is not a field" in text

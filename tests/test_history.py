@@ -214,7 +214,12 @@ def test_cleared_case_suppressed_until_evidence_changes(runner, workspace: Path,
     fourth = audit(workspace)
     back = fourth.history.exceptions.filter(pl.col("case_id") == case["case_id"])
     assert back.height == 1 and back.get_column("status").item() == "reopened"
+    assert back.get_column("outcome").item() is None  # the old 'cleared' no longer holds
     assert fourth.history.counts["suppressed_cleared"] == 0
+    fifth = audit(workspace)  # reopened once, then persisting: a nightly job does not keep failing
+    again = fifth.history.exceptions.filter(pl.col("case_id") == case["case_id"])
+    assert again.get_column("status").item() == "persisting"
+    assert not fifth.fails("new")
 
     status = run(runner, "verify", "status", "-m", workspace / "linkaudit.yaml", "--json")
     import json
@@ -236,3 +241,19 @@ def test_exemption_with_expiry(workspace: Path) -> None:
     flagged = result.history.exceptions.filter(pl.col("rule_id") == "car_owner")
     assert person not in flagged.get_column("person_key").to_list()
     assert result.history.counts["exempted"] == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n\n"])
+def test_import_of_an_empty_file_is_a_clear_error(runner, workspace: Path, tmp_path: Path, content: bytes) -> None:
+    audit(workspace)
+    path = tmp_path / "outcomes.csv"
+    path.write_bytes(content)
+    result = run(runner, "verify", "import", path, "-m", workspace / "linkaudit.yaml")
+    assert result.exit_code == 2
+    assert f"{path}: the file is empty" in result.output
+
+
+def test_diff_of_a_folder_is_a_clear_error(runner, tmp_path: Path) -> None:
+    result = run(runner, "diff", tmp_path, tmp_path)
+    assert result.exit_code == 2
+    assert "file not found" in result.output

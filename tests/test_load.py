@@ -299,3 +299,39 @@ def test_debug_shows_traceback(runner, tmp_path: Path) -> None:
     result = run(runner, "--debug", "load", manifest)
     assert result.exit_code != 0
     assert result.exception is not None and "file not found" in str(result.exception)
+
+
+def test_duplicate_header_is_refused(runner, tmp_path: Path) -> None:
+    (tmp_path / "poverty.csv").write_text("人员编号,户编号,姓名,姓名\nP1,H1,韦一,韦二\n", encoding="utf-8")
+    reg = {**POVERTY_REG, "fields": {"name": "姓名"}}
+    result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
+    assert result.exit_code == 2
+    assert "row 1: column '姓名' appears twice in the header" in result.output
+
+
+def test_jsonl_bad_line_is_named(runner, tmp_path: Path) -> None:
+    (tmp_path / "p.jsonl").write_text(
+        '{"k": "1", "户编号": "H1", "姓名": "韦一"}\n[1, 2]\n', encoding="utf-8"
+    )
+    reg = {**POVERTY_REG, "path": "p.jsonl", "key": "k", "fields": {"name": "姓名"}}
+    result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
+    assert result.exit_code == 2
+    assert "row 2: not a JSON object" in result.output
+
+
+def test_duplicate_id_keys_are_masked_in_the_message(runner, tmp_path: Path) -> None:
+    rows = [("450124198504095224", "H1", "韦一"), ("450124198504095224", "H2", "韦二")]
+    write_csv(tmp_path / "poverty.csv", ["证件号码", "户编号", "姓名"], rows, "utf-8")
+    reg = {**POVERTY_REG, "key": "证件号码", "fields": {"name": "姓名"}}
+    result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
+    assert result.exit_code == 2
+    assert "duplicate record key" in result.output
+    assert "450124198504095224" not in result.output and "450124********5224" in result.output
+
+
+def test_markup_like_text_is_printed_as_is(runner, tmp_path: Path) -> None:
+    reg = {**POVERTY_REG, "fields": {**POVERTY_REG["fields"], "name": "[/]姓名[bold]"}}
+    write_csv(tmp_path / "poverty.csv", ["人员编号", "户编号", "姓名"], [("P1", "H1", "韦一")], "utf-8")
+    result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
+    assert result.exit_code == 2
+    assert "'[/]姓名[bold]'" in result.output

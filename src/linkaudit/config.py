@@ -76,6 +76,13 @@ class RegistryConfig(_Strict):
     fields: dict[str, str] = Field(default_factory=dict)
     types: dict[str, FieldType] = Field(default_factory=dict)
 
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"the delimiter must be one character, not {value!r}")
+        return value
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
@@ -220,6 +227,7 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
         for canonical in reg.types:
             if canonical not in reg.fields:
                 problems.append(f"{where_reg}.types.{canonical}: not a field of this registry")
+    problems += _output_problems(manifest)
     if manifest.linkage.review_threshold > manifest.linkage.match_threshold:
         problems.append("linkage.review_threshold: must not exceed linkage.match_threshold")
     problems += _linkage_problems(manifest)
@@ -249,18 +257,51 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(data, path)
 
 
+OUTPUT_FILES = ("exceptions.xlsx", "exceptions.csv", "links.csv", "summary.json")
+
+
+def _output_problems(manifest: Manifest) -> list[str]:
+    """Outputs must never land on an input (inputs are never modified)."""
+    out = manifest.output
+    if out.exists() and not out.is_dir():
+        return [f"output: {out} is a file; name a folder for the outputs"]
+    targets = {(out / name).resolve() for name in OUTPUT_FILES}
+    inputs = {r.path.resolve(): f"registries.{n}.path" for n, r in manifest.registries.items()}
+    inputs[manifest.path.resolve()] = "the manifest"
+    if manifest.exemptions_file:
+        inputs[manifest.exemptions_file.resolve()] = "exemptions_file"
+    if manifest.database.resolve() in inputs:
+        return [f"database: {manifest.database} is also {inputs[manifest.database.resolve()]}"]
+    return [
+        f"output: writing {t.name} there would overwrite {inputs[t]} ({t}); "
+        "choose another output folder"
+        for t in sorted(targets)
+        if t in inputs
+    ]
+
+
 def _linkage_problems(manifest: Manifest) -> list[str]:
-    from linkaudit.link.blocking import parse_passes
+    from linkaudit.audit.compile import registry_columns
+    from linkaudit.link.blocking import key_column, parse_passes
     from linkaudit.link.comparisons import COMPARATORS, build
 
     problems: list[str] = []
     link = manifest.linkage
+    ben = [r for r in manifest.registries.values() if r.role == "beneficiaries"]
+    known = registry_columns(ben[0]) if ben else frozenset()
     if link.blocking is not None:
         for i, pass_spec in enumerate(link.blocking):
             try:
-                parse_passes([pass_spec])
+                passes = parse_passes([pass_spec])
             except ValueError as exc:
                 problems.append(f"linkage.blocking.{i}: {exc}")
+                continue
+            missing = [k for p in passes for k in p.keys if key_column(k) not in known]
+            if missing and known:
+                problems.append(
+                    f"linkage.blocking.{i}: {', '.join(missing)} is not a field of the "
+                    "beneficiaries registry"
+                )
     for i, spec in enumerate(link.comparisons or []):
         comparator = spec.get("comparator")
         if comparator not in COMPARATORS:
@@ -269,8 +310,20 @@ def _linkage_problems(manifest: Manifest) -> list[str]:
                 f"{', '.join(COMPARATORS)}"
             )
             continue
-        if comparator not in ("citizen_id", "chinese_name") and not spec.get("field"):
+        field = spec.get("field")
+        if comparator not in ("citizen_id", "chinese_name") and not field:
             problems.append(f"linkage.comparisons.{i}.field: name the canonical field to compare")
+            continue
+        if field is not None and (
+            not isinstance(field, str) or not field.isidentifier() or not field.isascii()
+        ):
+            problems.append(f"linkage.comparisons.{i}.field: {field!r} is not a canonical field name")
+            continue
+        if field and field not in known:
+            problems.append(
+                f"linkage.comparisons.{i}.field: {field!r} is not a field of the beneficiaries "
+                f"registry ({', '.join(sorted(c for c in known if not c.startswith('_')))})"
+            )
             continue
         try:
             build(spec)

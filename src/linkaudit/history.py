@@ -23,6 +23,7 @@ import polars as pl
 
 from linkaudit.config import Manifest
 from linkaudit.errors import InputFileError, LinkauditError, WorkspaceError
+from linkaudit.ingest.readers import read_small_csv
 from linkaudit.store import Workspace
 
 OUTCOMES = ("confirmed", "cleared", "pending")
@@ -105,9 +106,7 @@ def load_exemptions(manifest: Manifest) -> list[Exemption]:
     ]
     if manifest.exemptions_file:
         path = manifest.exemptions_file
-        if not path.exists():
-            raise InputFileError(f"{path}: file not found (exemptions_file)")
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        frame = read_small_csv(path, "exemptions_file")
         for i, row in enumerate(frame.iter_rows(named=True), start=2):
             items.append((f"{path}: row {i}", i, row))
     out: list[Exemption] = []
@@ -236,20 +235,27 @@ def apply_history(
                 "township": pl.Utf8,
             }
         )
-    # A case the field cleared that comes back with other evidence is 'reopened', marked so
-    # the cadre sees it was cleared before.
-    reopened = pl.col("unit_was_cleared").fill_null(False) & (
-        pl.col("outcome").is_null() | (pl.col("outcome") == "cleared")
+    # A 'cleared' outcome given for other evidence no longer holds: the case needs a new visit.
+    stale = (pl.col("outcome") == "cleared") & (
+        pl.col("verified_hash") != pl.col("evidence_hash")
+    ).fill_null(True)
+    in_baseline = pl.col("case_id").is_in(prior_ids)
+    # A case the field cleared that comes back with other evidence is 'reopened' in the run
+    # where it comes back (marked so the cadre sees it was cleared before), then persisting.
+    reopened = (
+        pl.col("unit_was_cleared").fill_null(False)
+        & (pl.col("outcome").is_null() | stale)
+        & ~in_baseline
     )
     frame = frame.with_columns(
         pl.when(reopened)
         .then(pl.lit("reopened"))
-        .when(pl.col("case_id").is_in(prior_ids))
+        .when(in_baseline)
         .then(pl.lit("persisting"))
         .otherwise(pl.lit("new"))
         .alias("status"),
-        pl.when(reopened).then(None).otherwise(pl.col("outcome")).alias("outcome"),
-        pl.when(reopened).then(None).otherwise(pl.col("reason")).alias("reason"),
+        pl.when(stale.fill_null(False)).then(None).otherwise(pl.col("outcome")).alias("outcome"),
+        pl.when(stale.fill_null(False)).then(None).otherwise(pl.col("reason")).alias("reason"),
     ).drop("verified_hash", "unit_was_cleared")
     counts = {
         "exceptions": frame.height,
@@ -334,7 +340,7 @@ class Diff:
 
 
 def _cases_from_csv(path: Path) -> pl.DataFrame:
-    frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    frame = read_small_csv(path, "a run's exceptions.csv")
     if "case_id" not in frame.columns:
         raise InputFileError(
             f"{path}: column not found: case_id", hint="diff compares exceptions.csv files of two runs"
@@ -356,8 +362,11 @@ def diff_runs(old: pl.DataFrame, new: pl.DataFrame, old_name: str, new_name: str
 
 def diff_files(old: Path, new: Path) -> Diff:
     for p in (old, new):
-        if not p.exists():
-            raise InputFileError(f"{p}: file not found", hint="pass two exceptions.csv files, or run ids with --manifest")
+        if not p.is_file():
+            raise InputFileError(
+                f"{p}: file not found",
+                hint="pass two exceptions.csv files, or run ids with --manifest",
+            )
     return diff_runs(_cases_from_csv(old), _cases_from_csv(new), str(old), str(new))
 
 

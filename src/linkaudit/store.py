@@ -34,6 +34,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(value: str) -> str:
+    """A SQL string literal (free text from a manifest, e.g. a department name)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def table_name(prefix: str, registry: str) -> str:
     if not _IDENT.match(registry):
         raise ValueError(f"registry name {registry!r} is not an identifier")

@@ -15,7 +15,7 @@ import polars as pl
 
 from linkaudit.errors import InputFileError
 from linkaudit.history import OUTCOME_WORDS, OUTCOMES, ensure_history
-from linkaudit.ingest.readers import decode_text
+from linkaudit.ingest.readers import read_small_csv
 from linkaudit.report.outputs import HEADER_COLUMNS
 from linkaudit.store import Workspace
 
@@ -34,10 +34,20 @@ def _read_tables(path: Path) -> list[tuple[str, pl.DataFrame, int]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         import fastexcel
 
-        reader = fastexcel.read_excel(str(path))
+        try:
+            reader = fastexcel.read_excel(str(path))
+            sheets = [
+                (name, reader.load_sheet(name, header_row=0, dtypes="string").to_polars())
+                for name in reader.sheet_names
+            ]
+        except Exception as exc:  # fastexcel has its own error kinds for non-xlsx content
+            raise InputFileError(
+                f"{path}: not a readable Excel workbook ({type(exc).__name__})",
+                hint="import the exceptions.xlsx written by `linkaudit audit`, or a CSV",
+            ) from None
         tables = []
-        for name in reader.sheet_names:
-            frame = _normalise_headers(reader.load_sheet(name, header_row=0, dtypes="string").to_polars())
+        for name, sheet in sheets:
+            frame = _normalise_headers(sheet)
             if "case_id" in frame.columns:
                 tables.append((f"{path}: sheet {name!r}", frame, 2))
         if not tables:
@@ -46,8 +56,7 @@ def _read_tables(path: Path) -> list[tuple[str, pl.DataFrame, int]]:
                 hint="import the exceptions.xlsx written by `linkaudit audit`, with 核实结果 filled",
             )
         return tables
-    utf8, _ = decode_text(path.read_bytes(), "auto", path)
-    frame = _normalise_headers(pl.read_csv(utf8, infer_schema=False))
+    frame = _normalise_headers(read_small_csv(path, "verification outcomes"))
     return [(str(path), frame, 2)]
 
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from linkaudit.audit.compile import ConditionError, Scope, compile_condition, rule_scope
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.errors import RuleError, WorkspaceError
-from linkaudit.store import Workspace, quote_ident, table_name
+from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
+
+#: Fields whose values must never reach an output unmasked.
+SENSITIVE_FIELDS = frozenset({"id_number"})
 
 
 @dataclass
@@ -78,10 +84,20 @@ def compile_rule(rule: Rule, manifest: Manifest) -> str:
     for col in rule.evidence:
         if col not in scope.record_columns:
             raise ConditionError(f"evidence field `{col}` is not a field of {rule.registry!r}")
-    if rule.window and rule.window.field not in scope.record_columns:
-        raise ConditionError(f"window field `{rule.window.field}` is not a field of {rule.registry!r}")
+        if col in SENSITIVE_FIELDS:
+            raise ConditionError(
+                f"evidence field `{col}` would print full ID numbers; use id_status, or the "
+                "masked ID the spreadsheet shows anyway"
+            )
+    if rule.window:
+        wf = rule.window.field
+        if wf not in scope.record_columns:
+            raise ConditionError(f"window field `{wf}` is not a field of {rule.registry!r}")
+        reg_cfg = manifest.registries[rule.registry]
+        if wf not in ("birth_date", "id_birth_date") and reg_cfg.canonical_type(wf) != "date":
+            raise ConditionError(f"window field `{wf}` is not a date field of {rule.registry!r}")
     bt = quote_ident(table_name("reg", ben.name))
-    rid = rule.id
+    rid = quote_literal(rule.id)[1:-1]  # rule ids are validated identifiers; quoted anyway
     household = "b.household" if ben.household else "NULL::VARCHAR"
     register_only = rule.registry == ben.name
     if rule.duplicate_of:
@@ -96,7 +112,7 @@ def compile_rule(rule: Rule, manifest: Manifest) -> str:
         )
         return (
             f"SELECT '{rid}' AS rule_id, b._key AS person_key, {household} AS household_key, "
-            f"'{ben.name}' AS evidence_registry, o._key AS evidence_key, "
+            f"{quote_literal(ben.name)} AS evidence_registry, o._key AS evidence_key, "
             f"NULL::DOUBLE AS match_probability "
             f"FROM {bt} b JOIN {bt} o ON {on} AND o._key <> b._key "
             f"WHERE ({cond}) AND ({other_cond}) AND {_window_sql(rule, 'b', as_of)}"
@@ -114,32 +130,48 @@ def compile_rule(rule: Rule, manifest: Manifest) -> str:
     base = (
         f"SELECT b._key AS __person, {household} AS __household, k.match_probability AS __p, r.* "
         f"FROM links k JOIN {rt} r ON r._key = k.record_key JOIN {bt} b ON b._key = k.person_key "
-        f"WHERE k.registry = '{rule.registry}' AND k.decision = 'match' "
+        f"WHERE k.registry = {quote_literal(rule.registry)} AND k.decision = 'match' "
         f"AND ({cond}) AND {_window_sql(rule, 'r', as_of)}"
     )
     if not rule.aggregate:
         return (
             f"SELECT '{rid}' AS rule_id, __person AS person_key, __household AS household_key, "
-            f"'{rule.registry}' AS evidence_registry, _key AS evidence_key, "
+            f"{quote_literal(rule.registry)} AS evidence_registry, _key AS evidence_key, "
             f"__p AS match_probability FROM ({base})"
         )
-    having = compile_condition(rule.aggregate.having, scope, params, as_of, allow_aggregates=True)
+    # HAVING sees the department records only (the beneficiary is not in scope there).
+    record_only = Scope(**{**scope.__dict__, "person_columns": frozenset()})
+    having = compile_condition(
+        rule.aggregate.having, record_only, params, as_of, allow_aggregates=True
+    )
     unit = "__household" if rule.aggregate.by == "household" else "__person"
     return (
         f"WITH base AS ({base}), "
         f"flagged AS (SELECT {unit} AS __unit FROM base r GROUP BY {unit} HAVING {having}) "
         f"SELECT '{rid}' AS rule_id, __person AS person_key, __household AS household_key, "
-        f"'{rule.registry}' AS evidence_registry, _key AS evidence_key, __p AS match_probability "
+        f"{quote_literal(rule.registry)} AS evidence_registry, _key AS evidence_key, "
+        "__p AS match_probability "
         f"FROM base JOIN flagged ON flagged.__unit = base.{unit}"
     )
 
 
 def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
     """Compile every rule against the manifest; collect every problem, then raise once."""
+    from linkaudit.audit.catalogue import shipped_rules_dir
+
+    shipped = shipped_rules_dir().resolve()
     problems: list[str] = []
     checks: list[RuleCheck] = []
     for rule in rules:
         if rule.registry not in manifest.registries:
+            if Path(rule.source).resolve().parent != shipped:
+                # A user's own rule naming an unknown registry is a typo, not a county
+                # without that department: say so.
+                problems.append(
+                    f"{rule.source}: rule {rule.id}: registry {rule.registry!r} is not in the "
+                    f"manifest (registries: {', '.join(manifest.registries)})"
+                )
+                continue
             checks.append(
                 RuleCheck(rule, None, f"registry {rule.registry!r} is not in the manifest")
             )
@@ -177,6 +209,18 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
         raise WorkspaceError(
             f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
         )
+    # Bind every rule's SQL before running any: type errors (a text field compared with a
+    # number, a non-boolean condition) are rule problems, reported with file and rule id.
+    problems = []
+    for check in checks:
+        if check.sql is None:
+            continue
+        try:
+            ws.execute(f"EXPLAIN {check.sql}")
+        except duckdb.Error as exc:
+            problems.append(f"{check.rule.source}: rule {check.rule.id}: {_first_line(exc)}")
+    if problems:
+        raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
     ws.execute(
         "CREATE OR REPLACE TABLE findings (rule_id VARCHAR, person_key VARCHAR, "
         "household_key VARCHAR, evidence_registry VARCHAR, evidence_key VARCHAR, "
@@ -192,7 +236,13 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
             result.skipped = check.skipped
             report.results.append(result)
             continue
-        ws.execute(f"INSERT INTO findings SELECT DISTINCT * FROM ({check.sql})")
+        try:
+            ws.execute(f"INSERT INTO findings SELECT DISTINCT * FROM ({check.sql})")
+        except duckdb.Error as exc:  # e.g. an invalid regular expression met at run time
+            raise RuleError(
+                [f"{rule.source}: rule {rule.id}: {_first_line(exc)}"],
+                hint="fix the rule's condition",
+            ) from None
         row = ws.fetchone(
             "SELECT count(DISTINCT person_key), count(DISTINCT household_key), "
             "count(DISTINCT (evidence_registry, evidence_key)) FILTER (evidence_key IS NOT NULL) "
@@ -221,6 +271,10 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
     report.ineligible_distinct_cross_department = _distinct_persons(ws, cross)
     report.ineligible_distinct = _distinct_persons(ws, every)
     return report
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _distinct_persons(ws: Workspace, rule_ids: list[str]) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from linkaudit.errors import RuleError
 
@@ -69,6 +69,12 @@ class Rule(BaseModel):
     duplicate_of: list[str] | None = None
     description: str = ""
     source: str = ""  # file the rule came from (filled on loading)
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _yaml_boolean(cls, value: Any) -> Any:
+        # `condition: TRUE` in YAML is a boolean, not text: accept it as the SQL it reads as.
+        return str(value).upper() if isinstance(value, bool) else value
 
 
 def _rule_dicts(data: Any) -> list[Any]:

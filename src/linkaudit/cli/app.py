@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from linkaudit.cli.console import err_console
@@ -25,9 +26,9 @@ class _Group(TyperGroup):
         except LinkauditError as exc:
             if _debug(ctx):
                 raise
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
             raise SystemExit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -39,7 +40,8 @@ class _Group(TyperGroup):
             if _debug(ctx):
                 raise
             err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
+                highlight=False,
             )
             err_console.print("[yellow]hint:[/] re-run with --debug for the traceback and report it")
             raise SystemExit(EXIT_INTERNAL) from None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -79,17 +80,17 @@ def audit(
 
 def render_audit(result: AuditResult) -> None:
     for warning in result.link.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
     for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
         table.add_column(col, justify="right" if col in ("persons", "households", "evidence records") else "left")
     for r in result.rules.results:
         if r.skipped:
-            table.add_row(r.rule_id, r.title_zh, r.severity, "-", "-", "-", style="dim")
+            table.add_row(r.rule_id, escape(r.title_zh), r.severity, "-", "-", "-", style="dim")
             continue
         table.add_row(
             r.rule_id,
-            f"{r.title_zh}",
+            escape(r.title_zh),
             r.severity,
             f"{r.persons:,}",
             f"{r.households:,}",
@@ -103,7 +104,7 @@ def render_audit(result: AuditResult) -> None:
     )
     skipped = [r for r in result.rules.results if r.skipped]
     for r in skipped:
-        console.print(f"[dim]skipped {r.rule_id}: {r.skipped}[/]")
+        console.print(f"[dim]skipped {r.rule_id}: {escape(r.skipped or '')}[/]")
     quarantined = sum(r.rows_quarantined for r in result.load.registries)
     if quarantined:
         console.print(f"[yellow]{quarantined:,} rows quarantined[/] (listed in exceptions.xlsx)")
@@ -124,7 +125,7 @@ def render_audit(result: AuditResult) -> None:
         console.print("[dim]links reused (same inputs and settings)[/]")
     console.print("Flags are suspects for field verification, not verdicts.")
     for path in result.outputs.values():
-        console.print(f"  wrote {path}")
+        console.print(f"  wrote {escape(path)}")
 
 
 rules_app = typer.Typer(help="Validate and list audit rules.", no_args_is_help=True)
@@ -160,8 +161,8 @@ def rules_check(
         return
     checks = check_rules(config, rules)
     for c in checks:
-        state = f"[dim]skipped: {c.skipped}[/]" if c.skipped else "[green]ok[/]"
-        console.print(f"{c.rule.id:28s} {c.rule.registry:10s} {state}")
+        state = f"[dim]skipped: {escape(c.skipped)}[/]" if c.skipped else "[green]ok[/]"
+        console.print(f"{c.rule.id:28s} {c.rule.registry:10s} {state}")  # ids are identifiers
     console.print(f"{len(rules)} rules checked against {config.path}")
 
 
@@ -179,16 +180,19 @@ def explain(
     if json_out:
         console.print_json(json.dumps(data, ensure_ascii=False, default=str))
         return
-    people = ", ".join(f"{p['person_key']} {p['name']} {p['id_number'] or ''}" for p in data["persons"])
-    lines = [f"[bold]{people}[/]"]
+    people = ", ".join(
+        f"{p['person_key']} {p['name']} {p['id_number'] or ''}" for p in data["persons"]
+    )
+    lines = [f"[bold]{escape(people)}[/]"]
     if not data["findings"]:
         lines.append("no rule flags this key")
     for f in data["findings"]:
-        lines.append(f"\n[bold red]{f['rule_id']}[/] — {f['person_key']}")
+        lines.append(f"\n[bold red]{f['rule_id']}[/] — {escape(str(f['person_key']))}")
         if f.get("record"):
             rec = f["record"]
             fields = ", ".join(f"{k}={v}" for k, v in rec.items() if v is not None and k != "_key")
-            lines.append(f"  {f.get('department') or f['registry']} record {f['record_key']}: {fields}")
+            where = f"{f.get('department') or f['registry']} record {f['record_key']}: {fields}"
+            lines.append("  " + escape(where))
         link = f.get("link")
         if link:
             lines.append(
@@ -197,4 +201,4 @@ def explain(
             )
             for c in link["comparisons"]:
                 lines.append(f"    {c['comparison']:12s} {c['level'] or 'not compared':32s} {c['weight']:+.2f}")
-    console.print(Panel("\n".join(lines), title=f"explain {key}", expand=False))
+    console.print(Panel("\n".join(lines), title=f"explain {escape(key)}", expand=False))

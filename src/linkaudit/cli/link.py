@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from linkaudit.cli.app import app
@@ -32,7 +33,7 @@ def link(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = Fal
         console.print_json(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
         return
     for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     render_link(report)
 
 
@@ -131,14 +132,15 @@ def render_evaluation(report: EvalReport) -> None:
             errors.add_column(col)
         for e in report.worst:
             p = e.get("match_probability")
-            errors.add_row(
-                str(e["error"]),
-                str(e["registry"]),
-                str(e["record_key"]),
-                str(e["true_person"] or ""),
-                str(e["predicted_person"] or ""),
-                str(e["best_candidate"] or ""),
-                "" if p is None else f"{p:.3f}",
-                str(e["best_decision"] or ""),
-            )
+            cells = [
+                e["error"],
+                e["registry"],
+                e["record_key"],
+                e["true_person"],
+                e["predicted_person"],
+                e["best_candidate"],
+                None if p is None else f"{p:.3f}",
+                e["best_decision"],
+            ]
+            errors.add_row(*(escape(str(c)) if c is not None else "" for c in cells))
         console.print(errors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rich.markup import escape
 from rich.table import Table
 
 from linkaudit.cli.app import app
@@ -39,7 +40,7 @@ def render_load(report: LoadReport) -> Table:
         fmt = r.format + (f" ({r.encoding})" if r.encoding else "")
         table.add_row(
             r.registry,
-            r.department,
+            escape(r.department),
             fmt,
             f"{r.rows_read:,}",
             f"{r.rows_loaded:,}",

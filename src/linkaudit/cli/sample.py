@@ -26,10 +26,20 @@ def mashan(
     """The synthetic Mashan county (450124): department files, a manifest and truth/."""
     from linkaudit.sample.mashan import generate
 
-    if scale <= 0 or scale > 50:
-        raise LinkauditError(f"--scale {scale}: must be above 0 and at most 50")
+    if scale < 0.02 or scale > 50:
+        raise LinkauditError(
+            f"--scale {scale}: must be between 0.02 (the smallest county that still plants every "
+            "kind of case) and 50"
+        )
+    if out.exists() and not out.is_dir():
+        raise LinkauditError(f"--out {out}: is a file; name a folder for the scenario")
     started = time.perf_counter()
-    summary = generate(out, scale=scale, seed=seed)
+    try:
+        summary = generate(out, scale=scale, seed=seed)
+    except ValueError as exc:
+        raise LinkauditError(
+            f"--scale {scale}: {exc}", hint="scales from about 0.02 upwards work"
+        ) from None
     rows = summary.get("rows", {})
     console.print(
         f"wrote {out} (scale {scale:g}, seed {seed}) in {time.perf_counter() - started:.1f} s: "

@@ -18,6 +18,7 @@ from linkaudit.config import RegistryConfig
 from linkaudit.errors import DuplicateKeyError, InputFileError
 from linkaudit.ingest.readers import ROW
 from linkaudit.normalize import (
+    mask_id,
     normalize_ids,
     normalize_names,
     parse_amounts,
@@ -84,6 +85,13 @@ def _as_text_series(series: pl.Series) -> pl.Series:
 def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
     """Normalise one registry's rows. Pure: returns new frames, raises on file-level problems."""
     check_columns(frame, reg)
+    for where, col in (("key", reg.key), ("household", reg.household)):
+        if col and frame.schema[col].is_nested():
+            raise InputFileError(
+                f"{reg.path}: column {col!r} (registries.{reg.name}.{where}) holds "
+                f"{frame.schema[col]} values, not single values",
+                hint="point the key at a column of plain text or numbers",
+            )
     file = str(reg.path)
     rows = frame.get_column(ROW).cast(pl.Int64)
     out: dict[str, pl.Series] = {ROW: rows}
@@ -233,6 +241,11 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
     return Canonical(canonical_frame, q)
 
 
+def _looks_like_id(value: str) -> bool:
+    digits = sum(ch.isdigit() for ch in value)
+    return digits >= 14
+
+
 def _check_unique(key: pl.Series, rows: pl.Series, reg: RegistryConfig) -> None:
     duplicated = key.is_duplicated() & key.is_not_null()
     if not duplicated.any():  # the common case, one hash pass; details only on failure
@@ -245,8 +258,9 @@ def _check_unique(key: pl.Series, rows: pl.Series, reg: RegistryConfig) -> None:
         .sort(pl.col("row").list.first())
     )
     if dupes.height:
+        # A key column may hold ID numbers: never print one in full.
         examples = "; ".join(
-            f"{k!r} at rows {', '.join(str(r) for r in rs[:3])}"
+            f"{mask_id(k) if _looks_like_id(k) else k!r} at rows {', '.join(str(r) for r in rs[:3])}"
             for k, rs in dupes.head(3).select("key", "row").iter_rows()
         )
         raise DuplicateKeyError(

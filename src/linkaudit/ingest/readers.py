@@ -109,9 +109,27 @@ def _read_delimited(path: Path, reg: RegistryConfig, separator: str) -> ReadResu
             f"{path}: {where}malformed {'TSV' if separator == chr(9) else 'CSV'}: {detail}",
             hint="check the delimiter (`delimiter:` in the manifest) and quoting of that row",
         ) from None
+    _check_header(utf8, separator, reg.header_row, path)
     frame = _strip_header_names(frame)
     frame = frame.with_row_index(ROW, offset=reg.header_row + 1)
     return ReadResult(frame, used, checksum)
+
+
+def _check_header(utf8: bytes, separator: str, header_row: int, path: Path) -> None:
+    """Two columns with one name would be told apart by polars' renaming: refuse instead."""
+    lines = utf8.split(b"\n", header_row)
+    if len(lines) < header_row:
+        return
+    header_line = lines[header_row - 1].decode("utf-8", errors="replace").rstrip("\r")
+    names = [n.strip().lstrip("\ufeff") for n in next(csv.reader([header_line], delimiter=separator), [])]
+    seen: set[str] = set()
+    for name in names:
+        if name and name in seen:
+            raise InputFileError(
+                f"{path}: row {header_row}: column {name!r} appears twice in the header",
+                hint="rename one of the columns in the export, or set `header_row:`",
+            )
+        seen.add(name)
 
 
 def _find_ragged_row(utf8: bytes, separator: str, header_row: int) -> str:
@@ -199,12 +217,26 @@ def _read_jsonl(path: Path, reg: RegistryConfig) -> ReadResult:
         )
     except Exception as exc:
         raise InputFileError(
-            f"{path}: malformed JSON lines: {str(exc).splitlines()[0]}",
+            f"{path}: {_bad_json_line(numbered)}malformed JSON lines: {str(exc).splitlines()[0]}",
             hint="each line must be one JSON object",
         ) from None
     rows = pl.Series(ROW, [n for n, _ in numbered], dtype=pl.UInt32)
     frame = frame.with_columns(rows).select([ROW, *frame.columns])
     return ReadResult(frame, used, checksum)
+
+
+def _bad_json_line(numbered: list[tuple[int, str]]) -> str:
+    """Only on the error path: the first line that is not a JSON object."""
+    import json
+
+    for number, line in numbered:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return f"row {number}: not valid JSON; "
+        if not isinstance(value, dict):
+            return f"row {number}: not a JSON object; "
+    return ""
 
 
 def read_registry(reg: RegistryConfig) -> ReadResult:
@@ -236,3 +268,24 @@ def read_registry(reg: RegistryConfig) -> ReadResult:
             hint="check the export, or remove this registry from the manifest",
         )
     return result
+
+
+def read_small_csv(path: Path, what: str) -> pl.DataFrame:
+    """A small side file (exemptions, returned outcomes, a previous run's exceptions): text
+    columns, encoding detected, every failure a clear error naming the file."""
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found ({what})")
+    if not path.is_file():
+        raise InputFileError(f"{path}: is a folder, not a file ({what})")
+    data = path.read_bytes()
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise InputFileError(f"{path}: the file is empty ({what})")
+    utf8, _ = decode_text(data, "auto", path)
+    try:
+        frame = pl.read_csv(utf8, infer_schema=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+        raise InputFileError(
+            f"{path}: {_find_ragged_row(utf8, ',', 1)}not a readable CSV ({what}): "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from None
+    return _strip_header_names(frame)

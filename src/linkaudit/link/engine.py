@@ -361,7 +361,10 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         "CREATE OR REPLACE TABLE links (registry VARCHAR, record_key VARCHAR, person_key VARCHAR, "
         "match_weight DOUBLE, match_probability DOUBLE, decision VARCHAR, pass VARCHAR, "
         "candidates INTEGER, "
-        + ", ".join(f"level_{c.name} VARCHAR, weight_{c.name} DOUBLE" for c in comparisons)
+        + ", ".join(
+            f"{quote_ident('level_' + c.name)} VARCHAR, {quote_ident('weight_' + c.name)} DOUBLE"
+            for c in comparisons
+        )
         + ", weight_prior DOUBLE)"
     )
     for reg in sources:
@@ -453,7 +456,8 @@ def _score_registry(
     pass_names = _case([f"'{p.name}'" for p in passes], "pass")
     t_match, t_review = cfg.match_threshold, cfg.review_threshold
     cols = ", ".join(
-        f"lvl{k} AS level_{c.name}, w{k} AS weight_{c.name}" for k, c in enumerate(comparisons)
+        f"lvl{k} AS {quote_ident('level_' + c.name)}, w{k} AS {quote_ident('weight_' + c.name)}"
+        for k, c in enumerate(comparisons)
     )
     ws.execute(
         f"""

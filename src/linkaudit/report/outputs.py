@@ -20,7 +20,7 @@ import polars as pl
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.normalize import mask_ids
-from linkaudit.store import Workspace, quote_ident, table_name
+from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
 
 EXCEPTION_COLUMNS = [
     "run_id",
@@ -82,6 +82,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file private (0600); outputs get the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -102,7 +106,7 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         have = set(ws.columns(table))
         dept = reg.department or reg.name
         fields = [f for f in rule.evidence if f in have]
-        pieces = [f"'{dept} '", "e._key"]
+        pieces = [quote_literal(f"{dept} "), "e._key"]
         if "name_raw" in have:
             pieces += ["' '", "coalesce(e.name_raw, '')"]
         for f in fields:
@@ -110,11 +114,12 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         text = " || ".join(pieces)
         own = rule.registry == ben.name and not rule.duplicate_of
         on = "e._key = f.person_key AND f.evidence_key IS NULL" if own else (
-            f"e._key = f.evidence_key AND f.evidence_registry = '{reg.name}'"
+            f"e._key = f.evidence_key AND f.evidence_registry = {quote_literal(reg.name)}"
         )
         parts.append(
             f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text "
-            f"FROM findings f JOIN {quote_ident(table)} e ON {on} WHERE f.rule_id = '{rule.id}'"
+            f"FROM findings f JOIN {quote_ident(table)} e ON {on} "
+            f"WHERE f.rule_id = {quote_literal(rule.id)}"
         )
     if not parts:
         return (
