@@ -207,6 +207,8 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
                 f"{where_reg}.path: cannot tell the format from suffix {reg.path.suffix!r}; "
                 f"add `format:` ({', '.join(FORMATS)})"
             )
+        if reg.sheet is not None and reg.resolved_format and reg.resolved_format != "xlsx":
+            problems.append(f"{where_reg}.sheet: only Excel files have sheets (this is {reg.resolved_format})")
         if not reg.fields:
             problems.append(f"{where_reg}.fields: map at least one canonical field to a column")
         if not ({"name", "id_number"} & set(reg.fields)) and not manifest.linkage.comparisons:
