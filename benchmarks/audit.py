@@ -75,7 +75,9 @@ def main() -> None:
         )
     for scale, run, _, d in rows:
         if run == "second":
-            print(f"scale {scale:g}: second run {first_wall[scale] / d['wall']:.1f}x faster than the first")
+            print(
+                f"scale {scale:g}: second run {first_wall[scale] / d['wall']:.1f}x faster than the first"
+            )
 
 
 if __name__ == "__main__":

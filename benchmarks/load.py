@@ -33,7 +33,9 @@ def make_csv(path: Path, rows: int, encoding: str, seed: int = 7) -> None:
     births = pl.Series(birth).dt.strftime("%Y%m%d")
     seq = pl.Series(rng.integers(0, 1000, rows)).cast(pl.Utf8).str.zfill(3)
     first17 = pl.select(pl.lit("450124") + births + seq).to_series()
-    digits = np.frombuffer("".join(first17.to_list()).encode(), dtype=np.uint8).reshape(rows, 17) - 48
+    digits = (
+        np.frombuffer("".join(first17.to_list()).encode(), dtype=np.uint8).reshape(rows, 17) - 48
+    )
     check = np.array(list("10X98765432"))[(digits * np.array(WEIGHTS)).sum(axis=1) % 11]
     ids = first17 + pl.Series(check)
     frame = pl.DataFrame(

@@ -34,7 +34,9 @@ def test_audit_reproduces_planted_truth(audited) -> None:
     truth = json.loads((root / "truth" / "summary.json").read_text(encoding="utf-8"))
     for rule_id, planted in truth["rules"].items():
         got = summary["rules"][rule_id]
-        assert (got["persons"], got["households"]) == (planted["persons"], planted["households"]), rule_id
+        assert (got["persons"], got["households"]) == (planted["persons"], planted["households"]), (
+            rule_id
+        )
         if rule_id in HEADLINE_RULES:
             assert got["evidence_records"] == planted["evidence_records"], rule_id
     assert summary["ineligible_distinct_cross_department"] == truth["ineligible_distinct"]
@@ -87,7 +89,9 @@ def test_outputs_written_and_xlsx_matches_csv(audited) -> None:
 def test_ids_are_masked_in_outputs(audited) -> None:
     root, _ = audited
     text = (root / "out" / "exceptions.csv").read_text(encoding="utf-8-sig")
-    masked = [r["id_number_masked"] for r in csv.DictReader(text.splitlines()) if r["id_number_masked"]]
+    masked = [
+        r["id_number_masked"] for r in csv.DictReader(text.splitlines()) if r["id_number_masked"]
+    ]
     assert masked and all("********" in m for m in masked)
     import re
 
@@ -148,14 +152,16 @@ def _rule_file(folder: Path, condition: str) -> Path:
     path = folder / "bad.yaml"
     path.write_text(
         "id: bad_rule\ntitle: {zh: 坏规则, en: Bad rule}\nseverity: ineligible\n"
-        f"registry: payroll\ncondition: \"{condition}\"\n",
+        f'registry: payroll\ncondition: "{condition}"\n',
         encoding="utf-8",
     )
     return path
 
 
 @pytest.mark.parametrize(("condition", "message"), FORBIDDEN)
-def test_rules_check_rejects_forbidden_expressions(runner, tmp_path: Path, condition, message) -> None:
+def test_rules_check_rejects_forbidden_expressions(
+    runner, tmp_path: Path, condition, message
+) -> None:
     path = _rule_file(tmp_path / "rules", condition)
     result = run(runner, "rules", "check", path)
     assert result.exit_code == 2
@@ -237,7 +243,8 @@ def test_department_name_with_quote_is_data_not_sql(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.duckdb*", "out"))
     manifest = root / "linkaudit.yaml"
     text = manifest.read_text(encoding="utf-8").replace(
-        "department: 公安交警", "department: \"x' || (SELECT string_agg(id_number, ',') FROM reg_poverty) || '\""
+        "department: 公安交警",
+        "department: \"x' || (SELECT string_agg(id_number, ',') FROM reg_poverty) || '\"",
     )
     manifest.write_text(text, encoding="utf-8")
     run_audit(load_manifest(manifest))

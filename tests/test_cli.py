@@ -63,9 +63,9 @@ def test_every_package_is_listed_in_pyproject() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     listed = set(config["tool"]["setuptools"]["packages"])
     src = ROOT / "src"
-    found = {
-        ".".join(p.parent.relative_to(src).parts) for p in src.rglob("__init__.py")
-    } | {"linkaudit.rules"}
+    found = {".".join(p.parent.relative_to(src).parts) for p in src.rglob("__init__.py")} | {
+        "linkaudit.rules"
+    }
     assert listed == found
 
 

@@ -79,7 +79,10 @@ def test_delimiter_must_be_one_character(tmp_path: Path) -> None:
 
 
 def test_linkage_fields_must_exist(tmp_path: Path) -> None:
-    linkage = {"blocking": [["nofield"]], "comparisons": [{"field": "nofield", "comparator": "exact"}]}
+    linkage = {
+        "blocking": [["nofield"]],
+        "comparisons": [{"field": "nofield", "comparator": "exact"}],
+    }
     path = write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}, linkage=linkage)
     with pytest.raises(ManifestError) as info:
         load_manifest(path)

@@ -48,7 +48,9 @@ def single_car_owners(root: Path) -> list[tuple[str, str]]:
     """(person, vehicle record) for car owners with exactly one counted car."""
     cars = [f for f in truth_flags(root) if f["rule_id"] == "car_owner"]
     per_person = Counter(f["person_key"] for f in cars)
-    return sorted((f["person_key"], f["evidence_key"]) for f in cars if per_person[f["person_key"]] == 1)
+    return sorted(
+        (f["person_key"], f["evidence_key"]) for f in cars if per_person[f["person_key"]] == 1
+    )
 
 
 def audit(root: Path, **kwargs):  # type: ignore[no-untyped-def]
@@ -67,20 +69,17 @@ def test_second_run_on_changed_vehicles_file(workspace: Path) -> None:
         if link["registry"] == "vehicles" and link["person_key"] not in flagged_cars
     )
     vehicles = read_vehicles(workspace)
-    vehicles = (
-        vehicles.filter(pl.col("流水号") != car_a)  # A sold the car: resolved
-        .with_columns(
-            pl.when(pl.col("流水号") == car_b)  # B's car scrapped: resolved
-            .then(pl.lit("报废"))
-            .when(pl.col("流水号") == decoy)
-            .then(pl.lit("正常"))
-            .otherwise(pl.col("机动车状态"))
-            .alias("机动车状态"),
-            pl.when(pl.col("流水号") == decoy)  # C registers a car: new
-            .then(pl.lit("小型轿车"))
-            .otherwise(pl.col("车辆类型"))
-            .alias("车辆类型"),
-        )
+    vehicles = vehicles.filter(pl.col("流水号") != car_a).with_columns(  # A sold the car: resolved
+        pl.when(pl.col("流水号") == car_b)  # B's car scrapped: resolved
+        .then(pl.lit("报废"))
+        .when(pl.col("流水号") == decoy)
+        .then(pl.lit("正常"))
+        .otherwise(pl.col("机动车状态"))
+        .alias("机动车状态"),
+        pl.when(pl.col("流水号") == decoy)  # C registers a car: new
+        .then(pl.lit("小型轿车"))
+        .otherwise(pl.col("车辆类型"))
+        .alias("车辆类型"),
     )
     write_vehicles(workspace, vehicles)
     second = audit(workspace)
@@ -98,7 +97,9 @@ def test_second_run_on_changed_vehicles_file(workspace: Path) -> None:
     # the diff command agrees, from the run history
     from typer.testing import CliRunner
 
-    result = run(CliRunner(), "diff", "previous", "latest", "-m", workspace / "linkaudit.yaml", "--json")
+    result = run(
+        CliRunner(), "diff", "previous", "latest", "-m", workspace / "linkaudit.yaml", "--json"
+    )
     assert result.exit_code == 0, result.output
     import json
 
@@ -133,8 +134,14 @@ def test_fail_on_new_exit_codes(runner, workspace: Path) -> None:
         if link["registry"] == "vehicles" and link["person_key"] not in flagged_cars
     )
     vehicles = read_vehicles(workspace).with_columns(
-        pl.when(pl.col("流水号") == decoy).then(pl.lit("小型轿车")).otherwise(pl.col("车辆类型")).alias("车辆类型"),
-        pl.when(pl.col("流水号") == decoy).then(pl.lit("正常")).otherwise(pl.col("机动车状态")).alias("机动车状态"),
+        pl.when(pl.col("流水号") == decoy)
+        .then(pl.lit("小型轿车"))
+        .otherwise(pl.col("车辆类型"))
+        .alias("车辆类型"),
+        pl.when(pl.col("流水号") == decoy)
+        .then(pl.lit("正常"))
+        .otherwise(pl.col("机动车状态"))
+        .alias("机动车状态"),
     )
     write_vehicles(workspace, vehicles)
     result = run(runner, "audit", manifest, "--fail-on", "new")
@@ -144,27 +151,51 @@ def test_fail_on_new_exit_codes(runner, workspace: Path) -> None:
 
 def _outcome_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["run_id", "case_id", "rule_id", "outcome", "reason"])
+        writer = csv.DictWriter(
+            fh, fieldnames=["run_id", "case_id", "rule_id", "outcome", "reason"]
+        )
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
-def test_import_rejects_unknown_case_and_bad_outcome(runner, workspace: Path, tmp_path: Path) -> None:
+def test_import_rejects_unknown_case_and_bad_outcome(
+    runner, workspace: Path, tmp_path: Path
+) -> None:
     first = audit(workspace)
     cases = first.history.exceptions
     good = cases.row(0, named=True)
     path = _outcome_csv(
         tmp_path / "outcomes.csv",
         [
-            {"run_id": first.run_id, "case_id": good["case_id"], "rule_id": good["rule_id"], "outcome": "confirmed", "reason": ""},
-            {"run_id": first.run_id, "case_id": "nope12345678", "rule_id": "car_owner", "outcome": "cleared", "reason": "x"},
-            {"run_id": first.run_id, "case_id": good["case_id"], "rule_id": good["rule_id"], "outcome": "maybe", "reason": ""},
+            {
+                "run_id": first.run_id,
+                "case_id": good["case_id"],
+                "rule_id": good["rule_id"],
+                "outcome": "confirmed",
+                "reason": "",
+            },
+            {
+                "run_id": first.run_id,
+                "case_id": "nope12345678",
+                "rule_id": "car_owner",
+                "outcome": "cleared",
+                "reason": "x",
+            },
+            {
+                "run_id": first.run_id,
+                "case_id": good["case_id"],
+                "rule_id": good["rule_id"],
+                "outcome": "maybe",
+                "reason": "",
+            },
         ],
     )
     result = run(runner, "verify", "import", path, "-m", workspace / "linkaudit.yaml")
     assert result.exit_code == 2
-    assert f"{path}: row 3, column 疑点编号 (case_id): unknown case id 'nope12345678'" in result.output
+    assert (
+        f"{path}: row 3, column 疑点编号 (case_id): unknown case id 'nope12345678'" in result.output
+    )
     assert f"{path}: row 4, column 核实结果 (outcome): 'maybe' is not one of" in result.output
     assert "nothing imported" in result.output
     status = run(runner, "verify", "status", "-m", workspace / "linkaudit.yaml", "--json")
@@ -173,7 +204,9 @@ def test_import_rejects_unknown_case_and_bad_outcome(runner, workspace: Path, tm
     assert sum(r["verified"] for r in json.loads(status.output)) == 0
 
 
-def test_cleared_case_suppressed_until_evidence_changes(runner, workspace: Path, tmp_path: Path) -> None:
+def test_cleared_case_suppressed_until_evidence_changes(
+    runner, workspace: Path, tmp_path: Path
+) -> None:
     first = audit(workspace)
     person, car = single_car_owners(workspace)[0]
     case = first.history.exceptions.filter(
@@ -188,7 +221,9 @@ def test_cleared_case_suppressed_until_evidence_changes(runner, workspace: Path,
         header = [c.value for c in ws[1]]
         if "疑点编号" not in header:
             continue
-        id_col, out_col, why_col = (header.index(h) + 1 for h in ("疑点编号", "核实结果", "核实说明"))
+        id_col, out_col, why_col = (
+            header.index(h) + 1 for h in ("疑点编号", "核实结果", "核实说明")
+        )
         for row in range(2, ws.max_row + 1):
             if ws.cell(row, id_col).value == case["case_id"]:
                 ws.cell(row, out_col).value = "cleared"
@@ -196,7 +231,9 @@ def test_cleared_case_suppressed_until_evidence_changes(runner, workspace: Path,
                 marked += 1
     wb.save(tmp_path / "returned.xlsx")
     assert marked >= 1
-    result = run(runner, "verify", "import", tmp_path / "returned.xlsx", "-m", workspace / "linkaudit.yaml")
+    result = run(
+        runner, "verify", "import", tmp_path / "returned.xlsx", "-m", workspace / "linkaudit.yaml"
+    )
     assert result.exit_code == 0, result.output
     assert "cleared 1" in result.output
 
@@ -208,7 +245,10 @@ def test_cleared_case_suppressed_until_evidence_changes(runner, workspace: Path,
 
     # The department's record of that car changes (new plate): the case comes back, marked.
     vehicles = read_vehicles(workspace).with_columns(
-        pl.when(pl.col("流水号") == car).then(pl.lit("桂A·Z9999")).otherwise(pl.col("号牌号码")).alias("号牌号码")
+        pl.when(pl.col("流水号") == car)
+        .then(pl.lit("桂A·Z9999"))
+        .otherwise(pl.col("号牌号码"))
+        .alias("号牌号码")
     )
     write_vehicles(workspace, vehicles)
     fourth = audit(workspace)
@@ -233,7 +273,12 @@ def test_exemption_with_expiry(workspace: Path) -> None:
     manifest_path = workspace / "linkaudit.yaml"
     data = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
     data["exemptions"] = [
-        {"person": person, "rule": "car_owner", "reason": "灾后重建补助车辆", "expires": "2099-12-31"},
+        {
+            "person": person,
+            "rule": "car_owner",
+            "reason": "灾后重建补助车辆",
+            "expires": "2099-12-31",
+        },
         {"person": person, "rule": "*", "reason": "expired one", "expires": "2000-01-01"},
     ]
     manifest_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -244,7 +289,9 @@ def test_exemption_with_expiry(workspace: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n\n"])
-def test_import_of_an_empty_file_is_a_clear_error(runner, workspace: Path, tmp_path: Path, content: bytes) -> None:
+def test_import_of_an_empty_file_is_a_clear_error(
+    runner, workspace: Path, tmp_path: Path, content: bytes
+) -> None:
     audit(workspace)
     path = tmp_path / "outcomes.csv"
     path.write_bytes(content)

@@ -70,8 +70,11 @@ def swap(number: str, pos: int) -> str:
 ID_CASES = [
     (idrow(ID_A, "valid"), idrow(ID_A, "valid"), "id exact"),
     (idrow(ID_A, "valid"), idrow(ID_A, "upgraded_15"), "id exact"),
-    (idrow(ID_A, "valid"), idrow(ID_A[:17] + ("0" if ID_A[17] != "0" else "1"), "bad_checksum"),
-     "id check character typo"),
+    (
+        idrow(ID_A, "valid"),
+        idrow(ID_A[:17] + ("0" if ID_A[17] != "0" else "1"), "bad_checksum"),
+        "id check character typo",
+    ),
     (idrow(ID_A, "valid"), idrow(typo(ID_A, 14), "bad_checksum"), "id one digit mistyped"),
     (idrow(ID_A, "valid"), idrow(swap(ID_A, 12), "bad_checksum"), "id two digits transposed"),
     # two valid numbers one digit apart are two people, not a typo
@@ -80,8 +83,16 @@ ID_CASES = [
     # a transposition inside the birth date makes an impossible date: still a typo of ID_A
     (idrow(ID_A, "valid"), idrow(swap(ID_A, 10), "malformed"), "id two digits transposed"),
     (idrow(ID_A, "valid"), idrow(None, "missing"), "no id, birth date exact"),
-    (idrow(ID_A, "valid"), idrow(None, "missing", dt.date(1985, 4, 8)), "no id, birth date one digit off"),
-    (idrow(ID_A, "valid"), idrow("12345", "malformed", dt.date(1990, 1, 1)), "no id, birth date differs"),
+    (
+        idrow(ID_A, "valid"),
+        idrow(None, "missing", dt.date(1985, 4, 8)),
+        "no id, birth date one digit off",
+    ),
+    (
+        idrow(ID_A, "valid"),
+        idrow("12345", "malformed", dt.date(1990, 1, 1)),
+        "no id, birth date differs",
+    ),
     (idrow(ID_A, "valid"), idrow(None, "missing", None), None),
 ]
 
@@ -118,8 +129,12 @@ def test_pinyin_similar_level() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [("smith", "smith", "surname exact"), ("smith", "smyth", "surname jaro-winkler >= 0.85"),
-     ("smith", "jones", "surname differs"), (None, "x", None)],
+    [
+        ("smith", "smith", "surname exact"),
+        ("smith", "smyth", "surname jaro-winkler >= 0.85"),
+        ("smith", "jones", "surname differs"),
+        (None, "x", None),
+    ],
 )
 def test_string_levels(a, b, expected) -> None:
     assert _level(C.string("surname", (0.92, 0.85)), {"surname": a}, {"surname": b}) == expected
@@ -127,8 +142,11 @@ def test_string_levels(a, b, expected) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [("5304218", "5304218", "ssn exact"), ("5304218", "5304281", "ssn within 1 edits"),
-     ("5304218", "5304000", "ssn differs")],
+    [
+        ("5304218", "5304218", "ssn exact"),
+        ("5304218", "5304281", "ssn within 1 edits"),
+        ("5304218", "5304000", "ssn differs"),
+    ],
 )
 def test_edit_distance_levels(a, b, expected) -> None:
     assert _level(C.edit_distance("ssn", (1, 2)), {"ssn": a}, {"ssn": b}) == expected
@@ -136,8 +154,12 @@ def test_edit_distance_levels(a, b, expected) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [(B, B, "birth_date exact"), (B, dt.date(1985, 4, 19), "birth_date one digit off"),
-     (B, dt.date(1985, 12, 1), "birth_date same year"), (B, dt.date(1990, 1, 1), "birth_date differs")],
+    [
+        (B, B, "birth_date exact"),
+        (B, dt.date(1985, 4, 19), "birth_date one digit off"),
+        (B, dt.date(1985, 12, 1), "birth_date same year"),
+        (B, dt.date(1990, 1, 1), "birth_date differs"),
+    ],
 )
 def test_date_levels(a, b, expected) -> None:
     assert _level(C.date("birth_date"), {"birth_date": a}, {"birth_date": b}) == expected
@@ -206,7 +228,9 @@ def linked(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     pos = next(p for p in range(6, 16) if idn3[p] != idn3[p + 1])
     vehicles.append(("TRANSPOSED", name3, swap(idn3, pos), ""))
     expected["TRANSPOSED"] = k3
-    write_csv(root / "vehicles.csv", ["登记编号", "所有人", "身份证明号码", "出生日期"], vehicles, "utf-8")
+    write_csv(
+        root / "vehicles.csv", ["登记编号", "所有人", "身份证明号码", "出生日期"], vehicles, "utf-8"
+    )
     manifest = write_manifest(
         root,
         {
@@ -285,7 +309,15 @@ def test_link_cli_and_evaluate(runner, linked, tmp_path: Path) -> None:
 def test_link_before_load_is_a_clear_error(runner, tmp_path: Path) -> None:
     (tmp_path / "p.csv").write_text("k,姓名\n1,韦一\n", encoding="utf-8")
     manifest = write_manifest(
-        tmp_path, {"poverty": {"role": "beneficiaries", "path": "p.csv", "key": "k", "fields": {"name": "姓名"}}}
+        tmp_path,
+        {
+            "poverty": {
+                "role": "beneficiaries",
+                "path": "p.csv",
+                "key": "k",
+                "fields": {"name": "姓名"},
+            }
+        },
     )
     result = run(runner, "link", manifest)
     assert result.exit_code == 2

@@ -109,9 +109,7 @@ def _vehicles_reg(path: str = "vehicles.xlsx") -> dict:
 def test_xlsx_named_sheet_and_header_row(tmp_path: Path, poverty_workspace: Path) -> None:
     root = poverty_workspace.parent
     write_two_sheet_xlsx(root / "vehicles.xlsx")
-    manifest = write_manifest(
-        root, {"poverty": dict(POVERTY_REG), "vehicles": _vehicles_reg()}
-    )
+    manifest = write_manifest(root, {"poverty": dict(POVERTY_REG), "vehicles": _vehicles_reg()})
     report = load_workspace(load_manifest(manifest))
     vehicles = report.registries[1]
     assert (vehicles.rows_read, vehicles.rows_loaded, vehicles.rows_quarantined) == (3, 3, 0)
@@ -213,7 +211,9 @@ def test_unreadable_value_is_quarantined_with_file_row_column(tmp_path: Path) ->
     manifest = load_manifest(write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}))
     report = load_workspace(manifest)
     assert (report.registries[0].rows_loaded, report.registries[0].rows_quarantined) == (4, 1)
-    q = query(tmp_path / "ws.duckdb", 'SELECT registry, file, "row", "column", reason FROM quarantine')
+    q = query(
+        tmp_path / "ws.duckdb", 'SELECT registry, file, "row", "column", reason FROM quarantine'
+    )
     assert q == [
         ("poverty", str(tmp_path / "poverty.csv"), 6, "人均纯收入(元)", "unreadable amount")
     ]
@@ -302,7 +302,9 @@ def test_debug_shows_traceback(runner, tmp_path: Path) -> None:
 
 
 def test_duplicate_header_is_refused(runner, tmp_path: Path) -> None:
-    (tmp_path / "poverty.csv").write_text("人员编号,户编号,姓名,姓名\nP1,H1,韦一,韦二\n", encoding="utf-8")
+    (tmp_path / "poverty.csv").write_text(
+        "人员编号,户编号,姓名,姓名\nP1,H1,韦一,韦二\n", encoding="utf-8"
+    )
     reg = {**POVERTY_REG, "fields": {"name": "姓名"}}
     result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
     assert result.exit_code == 2
@@ -331,7 +333,9 @@ def test_duplicate_id_keys_are_masked_in_the_message(runner, tmp_path: Path) -> 
 
 def test_markup_like_text_is_printed_as_is(runner, tmp_path: Path) -> None:
     reg = {**POVERTY_REG, "fields": {**POVERTY_REG["fields"], "name": "[/]姓名[bold]"}}
-    write_csv(tmp_path / "poverty.csv", ["人员编号", "户编号", "姓名"], [("P1", "H1", "韦一")], "utf-8")
+    write_csv(
+        tmp_path / "poverty.csv", ["人员编号", "户编号", "姓名"], [("P1", "H1", "韦一")], "utf-8"
+    )
     result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
     assert result.exit_code == 2
     assert "'[/]姓名[bold]'" in result.output

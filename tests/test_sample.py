@@ -550,7 +550,13 @@ def test_committed_sample_loads_without_quarantine(runner, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert {r["registry"] for r in report["registries"]} == {
-        "poverty", "payroll", "vehicles", "property", "business", "deaths", "medical"
+        "poverty",
+        "payroll",
+        "vehicles",
+        "property",
+        "business",
+        "deaths",
+        "medical",
     }
     for reg in report["registries"]:
         assert reg["rows_quarantined"] == 0, reg
@@ -560,7 +566,9 @@ def test_committed_sample_loads_without_quarantine(runner, tmp_path: Path) -> No
 def test_sample_command_writes_a_scenario(runner, tmp_path: Path) -> None:
     from conftest import run
 
-    result = run(runner, "sample", "mashan", "--out", tmp_path / "s", "--scale", "0.02", "--seed", "3")
+    result = run(
+        runner, "sample", "mashan", "--out", tmp_path / "s", "--scale", "0.02", "--seed", "3"
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "s" / "linkaudit.yaml").exists()
     assert (tmp_path / "s" / "truth" / "links.csv").exists()

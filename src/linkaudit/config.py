@@ -208,7 +208,9 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
                 f"add `format:` ({', '.join(FORMATS)})"
             )
         if reg.sheet is not None and reg.resolved_format and reg.resolved_format != "xlsx":
-            problems.append(f"{where_reg}.sheet: only Excel files have sheets (this is {reg.resolved_format})")
+            problems.append(
+                f"{where_reg}.sheet: only Excel files have sheets (this is {reg.resolved_format})"
+            )
         if not reg.fields:
             problems.append(f"{where_reg}.fields: map at least one canonical field to a column")
         if not ({"name", "id_number"} & set(reg.fields)) and not manifest.linkage.comparisons:
@@ -221,7 +223,9 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
                     f"{where_reg}.fields.{canonical}: canonical names must be ASCII identifiers"
                 )
         if reg.household and reg.role != "beneficiaries":
-            problems.append(f"{where_reg}.household: only the beneficiaries registry has households")
+            problems.append(
+                f"{where_reg}.household: only the beneficiaries registry has households"
+            )
         if reg.role == "beneficiaries" and not reg.key:
             problems.append(
                 f"{where_reg}.key: the beneficiaries registry needs a stable person key column"
@@ -248,7 +252,9 @@ def load_manifest(path: str | Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise ManifestError(str(path), ["not UTF-8 text"], hint="save the manifest as UTF-8") from None
+        raise ManifestError(
+            str(path), ["not UTF-8 text"], hint="save the manifest as UTF-8"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -319,7 +325,9 @@ def _linkage_problems(manifest: Manifest) -> list[str]:
         if field is not None and (
             not isinstance(field, str) or not field.isidentifier() or not field.isascii()
         ):
-            problems.append(f"linkage.comparisons.{i}.field: {field!r} is not a canonical field name")
+            problems.append(
+                f"linkage.comparisons.{i}.field: {field!r} is not a canonical field name"
+            )
             continue
         if field and field not in known:
             problems.append(

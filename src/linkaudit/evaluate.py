@@ -191,7 +191,9 @@ def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score
         {"rule_id": list(scopes), "scope": list(scopes.values())},
         schema={"rule_id": pl.Utf8, "scope": pl.Utf8},
     )
-    ws.con.register("_truth_flags", truth.select("rule_id", "person_key", "household_key").to_arrow())
+    ws.con.register(
+        "_truth_flags", truth.select("rule_id", "person_key", "household_key").to_arrow()
+    )
     ws.con.register("_scopes", scope_frame.to_arrow())
     try:
         rows = ws.fetchall(

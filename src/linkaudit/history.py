@@ -61,7 +61,8 @@ def ensure_history(ws: Workspace) -> None:
     if ws.read_only:
         if not (ws.has_table("runs") and ws.has_table("verifications")):
             raise WorkspaceError(
-                f"{ws.path}: no audit runs recorded yet", hint="run `linkaudit audit MANIFEST` first"
+                f"{ws.path}: no audit runs recorded yet",
+                hint="run `linkaudit audit MANIFEST` first",
             )
         return
     for sql in _SCHEMA:
@@ -132,14 +133,18 @@ def load_exemptions(manifest: Manifest) -> list[Exemption]:
                     else dt.date.fromisoformat(str(expires_raw).strip())
                 )
             except ValueError:
-                problems.append(f"{where}: column expires: {expires_raw!r} is not a date (YYYY-MM-DD)")
+                problems.append(
+                    f"{where}: column expires: {expires_raw!r} is not a date (YYYY-MM-DD)"
+                )
         out.append(Exemption(rule, person, household, reason, expires))
     if problems:
         raise InputFileError("invalid exemptions:\n" + "\n".join(f"  - {p}" for p in problems))
     return out
 
 
-def exemption_mask(exceptions: pl.DataFrame, exemptions: list[Exemption], today: dt.date) -> pl.Series:
+def exemption_mask(
+    exceptions: pl.DataFrame, exemptions: list[Exemption], today: dt.date
+) -> pl.Series:
     """True for exceptions covered by an exemption in force today."""
     mask = pl.Series("exempt", [False] * exceptions.height, dtype=pl.Boolean)
     if not exemptions or exceptions.height == 0:
@@ -168,7 +173,9 @@ def exemption_mask(exceptions: pl.DataFrame, exemptions: list[Exemption], today:
         )
     )
     exempt_rows = set(hit.get_column("i").to_list())
-    return pl.Series("exempt", [i in exempt_rows for i in range(exceptions.height)], dtype=pl.Boolean)
+    return pl.Series(
+        "exempt", [i in exempt_rows for i in range(exceptions.height)], dtype=pl.Boolean
+    )
 
 
 # -- applying history to a run's exceptions -------------------------------------------------
@@ -204,18 +211,29 @@ def apply_history(
               FROM verifications) WHERE rn = 1
         """
     )
-    cleared_units = latest_outcome.filter(pl.col("outcome") == "cleared").select(
-        "rule_id", "unit_key", pl.lit(True).alias("unit_was_cleared")
-    ).unique(["rule_id", "unit_key"])
-    frame = current.drop("outcome", "reason", strict=False).join(
-        latest_outcome.select("case_id", "outcome", "reason", "verified_hash"), on="case_id", how="left"
-    ).join(cleared_units, on=["rule_id", "unit_key"], how="left")
-    unchanged_clear = (pl.col("outcome") == "cleared") & (pl.col("verified_hash") == pl.col("evidence_hash"))
+    cleared_units = (
+        latest_outcome.filter(pl.col("outcome") == "cleared")
+        .select("rule_id", "unit_key", pl.lit(True).alias("unit_was_cleared"))
+        .unique(["rule_id", "unit_key"])
+    )
+    frame = (
+        current.drop("outcome", "reason", strict=False)
+        .join(
+            latest_outcome.select("case_id", "outcome", "reason", "verified_hash"),
+            on="case_id",
+            how="left",
+        )
+        .join(cleared_units, on=["rule_id", "unit_key"], how="left")
+    )
+    unchanged_clear = (pl.col("outcome") == "cleared") & (
+        pl.col("verified_hash") == pl.col("evidence_hash")
+    )
     suppressed = frame.filter(unchanged_clear)
     frame = frame.filter(~unchanged_clear.fill_null(False))
     if baseline:
         prior = ws.query_pl(
-            "SELECT DISTINCT case_id FROM run_cases WHERE run_id = ? AND suppressed = 'no'", [baseline]
+            "SELECT DISTINCT case_id FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
+            [baseline],
         )
         prior_ids = prior.get_column("case_id").implode()
         resolved = ws.query_pl(
@@ -293,15 +311,35 @@ def record_run(
             json.dumps(outcome.counts, sort_keys=True),
         ],
     )
-    cols = ["case_id", "rule_id", "scope", "unit_key", "household_key", "person_key", "township", "evidence_hash"]
-    reported = outcome.exceptions.select(*cols, "status").with_columns(pl.lit("no").alias("suppressed"))
+    cols = [
+        "case_id",
+        "rule_id",
+        "scope",
+        "unit_key",
+        "household_key",
+        "person_key",
+        "township",
+        "evidence_hash",
+    ]
+    reported = outcome.exceptions.select(*cols, "status").with_columns(
+        pl.lit("no").alias("suppressed")
+    )
     hidden = outcome.suppressed.select(*cols).with_columns(
         pl.lit("persisting").alias("status"), pl.lit("cleared").alias("suppressed")
     )
     frame = pl.concat([reported, hidden]).with_columns(pl.lit(run_id).alias("run_id"))
     frame = frame.select(
-        "run_id", "case_id", "rule_id", "scope", "unit_key", "household_key", "person_key",
-        "township", "evidence_hash", "status", "suppressed",
+        "run_id",
+        "case_id",
+        "rule_id",
+        "scope",
+        "unit_key",
+        "household_key",
+        "person_key",
+        "township",
+        "evidence_hash",
+        "status",
+        "suppressed",
     )
     ws.con.register("_run_cases", frame.to_arrow())
     try:
@@ -331,7 +369,11 @@ class Diff:
     def by_rule(self) -> pl.DataFrame:
         parts = [
             df.group_by("rule_id").agg(pl.len().alias(name))
-            for name, df in (("new", self.new_cases), ("persisting", self.persisting), ("resolved", self.resolved))
+            for name, df in (
+                ("new", self.new_cases),
+                ("persisting", self.persisting),
+                ("resolved", self.resolved),
+            )
         ]
         out = pl.DataFrame(schema={"rule_id": pl.Utf8})
         for p in parts:
@@ -343,7 +385,8 @@ def _cases_from_csv(path: Path) -> pl.DataFrame:
     frame = read_small_csv(path, "a run's exceptions.csv")
     if "case_id" not in frame.columns:
         raise InputFileError(
-            f"{path}: column not found: case_id", hint="diff compares exceptions.csv files of two runs"
+            f"{path}: column not found: case_id",
+            hint="diff compares exceptions.csv files of two runs",
         )
     return frame
 
@@ -373,7 +416,9 @@ def diff_files(old: Path, new: Path) -> Diff:
 def diff_workspace(ws: Workspace, old_ref: str, new_ref: str) -> Diff:
     old_id, new_id = resolve_run(ws, old_ref), resolve_run(ws, new_ref)
     if old_id is None or new_id is None:
-        raise WorkspaceError(f"{ws.path}: fewer than two audit runs recorded", hint="run `linkaudit audit` twice")
+        raise WorkspaceError(
+            f"{ws.path}: fewer than two audit runs recorded", hint="run `linkaudit audit` twice"
+        )
     query = (
         "SELECT case_id, rule_id, unit_key, household_key, person_key, township, status "
         "FROM run_cases WHERE run_id = ? AND suppressed = 'no' ORDER BY rule_id, unit_key"

@@ -153,7 +153,7 @@ class Workspace:
             self.con.register("_linkaudit_q", arrow)
             try:
                 self.con.execute(
-                    "INSERT INTO quarantine SELECT * FROM _linkaudit_q ORDER BY \"row\", \"column\""
+                    'INSERT INTO quarantine SELECT * FROM _linkaudit_q ORDER BY "row", "column"'
                 )
             finally:
                 self.con.unregister("_linkaudit_q")

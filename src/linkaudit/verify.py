@@ -68,7 +68,9 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
     known_runs = {r[0] for r in ws.fetchall("SELECT run_id FROM runs")}
     cases = {
         (r[0], r[1]): (r[2], r[3], r[4])
-        for r in ws.fetchall("SELECT run_id, case_id, rule_id, unit_key, evidence_hash FROM run_cases")
+        for r in ws.fetchall(
+            "SELECT run_id, case_id, rule_id, unit_key, evidence_hash FROM run_cases"
+        )
     }
     for where, frame, first_row in _read_tables(path):
         missing = [c for c in _NEEDED if c not in frame.columns]
@@ -132,7 +134,9 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
     rows_out = []
     for case_id, (run_id, outcome, reason, source) in sorted(records.items()):
         rule_id, unit_key, evidence_hash = cases[(run_id, case_id)]
-        rows_out.append((case_id, run_id, rule_id, unit_key, outcome, reason, evidence_hash, source, now))
+        rows_out.append(
+            (case_id, run_id, rule_id, unit_key, outcome, reason, evidence_hash, source, now)
+        )
     if rows_out:
         frame = pl.DataFrame(
             rows_out,
@@ -189,4 +193,3 @@ def verification_status(ws: Workspace) -> pl.DataFrame:
         GROUP BY ALL ORDER BY c.rule_id, township
         """
     )
-

@@ -197,7 +197,9 @@ def compile_condition(
                         f"unknown field `person.{name}` in registry {scope.person_registry!r}"
                     )
                 return exp.column(name, table=scope.person_alias, quoted=True)
-            raise ConditionError(f"unknown qualifier `{table}.` (use a field name, or person.field)")
+            raise ConditionError(
+                f"unknown qualifier `{table}.` (use a field name, or person.field)"
+            )
         return node
 
     rewritten = tree.transform(rewrite)

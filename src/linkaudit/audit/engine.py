@@ -181,7 +181,9 @@ def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
         except ConditionError as exc:
             problems.append(f"{rule.source}: rule {rule.id}: {exc}")
     if problems:
-        raise RuleError(problems, hint="fix the rule files; paths, rule ids and fields are named above")
+        raise RuleError(
+            problems, hint="fix the rule files; paths, rule ids and fields are named above"
+        )
     return checks
 
 
@@ -200,7 +202,9 @@ def check_expressions(rules: list[Rule]) -> None:
             except ConditionError as exc:
                 problems.append(f"{rule.source}: rule {rule.id}: {exc}")
     if problems:
-        raise RuleError(problems, hint="fix the rule files; paths, rule ids and fields are named above")
+        raise RuleError(
+            problems, hint="fix the rule files; paths, rule ids and fields are named above"
+        )
 
 
 def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesReport:
@@ -265,7 +269,9 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
     cross = [
         c.rule.id
         for c in checks
-        if c.sql and c.rule.severity == "ineligible" and c.rule.registry != manifest.beneficiaries.name
+        if c.sql
+        and c.rule.severity == "ineligible"
+        and c.rule.registry != manifest.beneficiaries.name
     ]
     every = [c.rule.id for c in checks if c.sql and c.rule.severity == "ineligible"]
     report.ineligible_distinct_cross_department = _distinct_persons(ws, cross)

@@ -16,7 +16,8 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
     bt = table_name("reg", ben.name)
     if not ws.has_table("findings"):
         raise WorkspaceError(
-            f"{manifest.database}: no audit results yet", hint="run `linkaudit audit MANIFEST` first"
+            f"{manifest.database}: no audit results yet",
+            hint="run `linkaudit audit MANIFEST` first",
         )
     has_household = "household" in ws.columns(bt)
     where = "_key = ?" + (" OR household = ?" if has_household else "")
@@ -59,7 +60,9 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
                 f"WHERE _key = ?",
                 [record_key],
             )
-            item["record"] = {c: (None if v is None else str(v)) for c, v in zip(cols, row or [], strict=False)}
+            item["record"] = {
+                c: (None if v is None else str(v)) for c, v in zip(cols, row or [], strict=False)
+            }
             link = ws.fetchone(
                 f"SELECT match_weight, decision, pass, weight_prior, "
                 f"{', '.join(level_cols + [c.replace('level_', 'weight_', 1) for c in level_cols])} "
@@ -75,7 +78,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
                     "prior_weight": round(link[3], 3),
                     "comparisons": [
                         {
-                            "comparison": level_cols[i][len("level_"):],
+                            "comparison": level_cols[i][len("level_") :],
                             "level": link[4 + i],
                             "weight": round(link[4 + n + i], 3),
                         }

@@ -127,11 +127,7 @@ def load_rules(paths: list[Path]) -> list[Rule]:
             except ValidationError as exc:
                 for err in exc.errors():
                     loc = ".".join(str(x) for x in err["loc"])
-                    msg = (
-                        "unknown key"
-                        if err["type"] == "extra_forbidden"
-                        else err["msg"]
-                    )
+                    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
                     problems.append(f"{file}: rule {rid}: {loc}: {msg}")
                 continue
             if rule.id in seen:
@@ -140,10 +136,14 @@ def load_rules(paths: list[Path]) -> list[Rule]:
             seen[rule.id] = str(file)
             rules.append(rule)
     if problems:
-        raise RuleError(problems, hint="fix the rule files; `linkaudit rules check` lists all problems")
+        raise RuleError(
+            problems, hint="fix the rule files; `linkaudit rules check` lists all problems"
+        )
     return rules
 
 
 def ruleset_hash(rules: list[Rule]) -> str:
-    text = "\n".join(r.model_dump_json(exclude={"source"}) for r in sorted(rules, key=lambda r: r.id))
+    text = "\n".join(
+        r.model_dump_json(exclude={"source"}) for r in sorted(rules, key=lambda r: r.id)
+    )
     return hashlib.sha256(text.encode()).hexdigest()

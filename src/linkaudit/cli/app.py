@@ -43,7 +43,9 @@ class _Group(TyperGroup):
                 f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
                 highlight=False,
             )
-            err_console.print("[yellow]hint:[/] re-run with --debug for the traceback and report it")
+            err_console.print(
+                "[yellow]hint:[/] re-run with --debug for the traceback and report it"
+            )
             raise SystemExit(EXIT_INTERNAL) from None
 
 
@@ -79,7 +81,11 @@ def _root(
     ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        False,
+        "--version",
+        help="Print the version and exit.",
+        is_eager=True,
+        callback=_print_version,
     ),
 ) -> None:
     ctx.obj = {"debug": debug}

@@ -83,7 +83,9 @@ def render_audit(result: AuditResult) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
     for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
-        table.add_column(col, justify="right" if col in ("persons", "households", "evidence records") else "left")
+        table.add_column(
+            col, justify="right" if col in ("persons", "households", "evidence records") else "left"
+        )
     for r in result.rules.results:
         if r.skipped:
             table.add_row(r.rule_id, escape(r.title_zh), r.severity, "-", "-", "-", style="dim")
@@ -200,5 +202,7 @@ def explain(
                 f"(prior {link['prior_weight']:+.1f}), found by {link['found_by']}, {link['decision']}"
             )
             for c in link["comparisons"]:
-                lines.append(f"    {c['comparison']:12s} {c['level'] or 'not compared':32s} {c['weight']:+.2f}")
+                lines.append(
+                    f"    {c['comparison']:12s} {c['level'] or 'not compared':32s} {c['weight']:+.2f}"
+                )
     console.print(Panel("\n".join(lines), title=f"explain {escape(key)}", expand=False))

@@ -25,7 +25,9 @@ ManifestOpt = Annotated[
 
 @app.command()
 def diff(
-    old: Annotated[str, typer.Argument(help="Older run: exceptions.csv, or a run id / 'previous'.")],
+    old: Annotated[
+        str, typer.Argument(help="Older run: exceptions.csv, or a run id / 'previous'.")
+    ],
     new: Annotated[str, typer.Argument(help="Newer run: exceptions.csv, or a run id / 'latest'.")],
     manifest: Annotated[
         Path | None,
@@ -62,20 +64,28 @@ def render_diff(result: Diff) -> None:
     table = Table(title=f"{result.old} → {result.new}", title_justify="left")
     for col in ("rule", "new", "persisting", "resolved"):
         table.add_column(col, justify="left" if col == "rule" else "right")
-    for rule_id, *counts in result.by_rule().select("rule_id", "new", "persisting", "resolved").iter_rows():
+    for rule_id, *counts in (
+        result.by_rule().select("rule_id", "new", "persisting", "resolved").iter_rows()
+    ):
         table.add_row(rule_id, *(f"{int(n):,}" for n in counts))
     c = result.counts()
-    table.add_row("total", f"{c['new']:,}", f"{c['persisting']:,}", f"{c['resolved']:,}", style="bold")
+    table.add_row(
+        "total", f"{c['new']:,}", f"{c['persisting']:,}", f"{c['resolved']:,}", style="bold"
+    )
     console.print(table)
 
 
-verify_app = typer.Typer(help="Field verification outcomes: import them, see the rates.", no_args_is_help=True)
+verify_app = typer.Typer(
+    help="Field verification outcomes: import them, see the rates.", no_args_is_help=True
+)
 app.add_typer(verify_app, name="verify")
 
 
 @verify_app.command("import")
 def verify_import(
-    file: Annotated[Path, typer.Argument(help="exceptions.xlsx or .csv with the outcome column filled.")],
+    file: Annotated[
+        Path, typer.Argument(help="exceptions.xlsx or .csv with the outcome column filled.")
+    ],
     manifest: ManifestOpt = Path("linkaudit.yaml"),
 ) -> None:
     """Store cadres' outcomes (confirmed / cleared with a reason / pending) for a run's cases.
@@ -93,7 +103,9 @@ def verify_import(
 
 
 @verify_app.command("status")
-def verify_status(manifest: ManifestOpt = Path("linkaudit.yaml"), json_out: JsonOpt = False) -> None:
+def verify_status(
+    manifest: ManifestOpt = Path("linkaudit.yaml"), json_out: JsonOpt = False
+) -> None:
     """Per rule and township: flagged, verified, confirmed, cleared and the confirmation rate."""
     config = load_manifest(manifest)
     with Workspace(config.database, read_only=True) as ws:
@@ -107,7 +119,15 @@ def verify_status(manifest: ManifestOpt = Path("linkaudit.yaml"), json_out: Json
     for row in frame.iter_rows():
         table.add_row(
             *(
-                "" if v is None else (f"{v:.1%}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v))
+                ""
+                if v is None
+                else (
+                    f"{v:.1%}"
+                    if isinstance(v, float)
+                    else f"{v:,}"
+                    if isinstance(v, int)
+                    else str(v)
+                )
                 for v in row
             )
         )

@@ -55,7 +55,9 @@ def render_link(report: LinkReport) -> None:
     for col in ("registry", "pass", "pairs", ""):
         passes.add_column(col, justify="right" if col == "pairs" else "left")
     for p in report.passes:
-        passes.add_row(p.registry, p.name, f"{p.pairs:,}", "skipped: too many pairs" if p.skipped else "")
+        passes.add_row(
+            p.registry, p.name, f"{p.pairs:,}", "skipped: too many pairs" if p.skipped else ""
+        )
     console.print(passes)
     if report.model:
         model = Table(title="Model: agreement levels and match weights", title_justify="left")
@@ -63,7 +65,9 @@ def render_link(report: LinkReport) -> None:
             model.add_column(col, justify="left" if col in ("comparison", "level") else "right")
         for levels in report.model.levels:
             for lv in levels:
-                model.add_row(lv.comparison, lv.label, f"{lv.m:.4g}", f"{lv.u:.4g}", f"{lv.weight:+.2f}")
+                model.add_row(
+                    lv.comparison, lv.label, f"{lv.m:.4g}", f"{lv.u:.4g}", f"{lv.weight:+.2f}"
+                )
         console.print(model)
         lambdas = ", ".join(f"{k} {v:.3g}" for k, v in report.model.lambdas.items())
         console.print(
@@ -83,7 +87,8 @@ def render_link(report: LinkReport) -> None:
 TruthOpt = Annotated[
     Path,
     typer.Option(
-        "--truth", help="Truth folder with links.csv (as written by `linkaudit sample`).",
+        "--truth",
+        help="Truth folder with links.csv (as written by `linkaudit sample`).",
         show_default=False,
     ),
 ]
@@ -107,13 +112,21 @@ def evaluate(
 
 def _score_table(title: str, first: str, scores: list[Score], f1: bool) -> Table:
     table = Table(title=title, title_justify="left")
-    cols = [first, "true", "predicted", "TP", "FP", "FN", "precision", "recall"] + (["F1"] if f1 else [])
+    cols = [first, "true", "predicted", "TP", "FP", "FN", "precision", "recall"] + (
+        ["F1"] if f1 else []
+    )
     for col in cols:
         table.add_column(col, justify="left" if col == first else "right")
     for s in scores:
         cells = [s.registry] + [
             f"{n:,}"
-            for n in (s.true_links, s.predicted, s.true_positive, s.false_positive, s.false_negative)
+            for n in (
+                s.true_links,
+                s.predicted,
+                s.true_positive,
+                s.false_positive,
+                s.false_negative,
+            )
         ]
         cells += [f"{s.precision:.4f}", f"{s.recall:.4f}"] + ([f"{s.f1:.4f}"] if f1 else [])
         table.add_row(*cells, style="bold" if s.registry == "overall" else None)
@@ -128,7 +141,16 @@ def render_evaluation(report: EvalReport) -> None:
         console.print(_score_table(title, "rule", report.flags, f1=False))
     if report.worst:
         errors = Table(title="Worst errors", title_justify="left")
-        for col in ("error", "registry", "record", "true person", "linked to", "best candidate", "p", "decision"):
+        for col in (
+            "error",
+            "registry",
+            "record",
+            "true person",
+            "linked to",
+            "best candidate",
+            "p",
+            "decision",
+        ):
             errors.add_column(col)
         for e in report.worst:
             p = e.get("match_probability")

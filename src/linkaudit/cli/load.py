@@ -33,7 +33,9 @@ def load(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = Fal
 def render_load(report: LoadReport) -> Table:
     table = Table(title=f"Loaded into {report.database}", title_justify="left")
     for col in ("registry", "department", "format", "read", "loaded", "quarantined"):
-        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+        table.add_column(
+            col, justify="right" if col in ("read", "loaded", "quarantined") else "left"
+        )
     for col in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing"):
         table.add_column(f"ID {col}", justify="right")
     for r in report.registries:
@@ -45,6 +47,9 @@ def render_load(report: LoadReport) -> Table:
             f"{r.rows_read:,}",
             f"{r.rows_loaded:,}",
             f"{r.rows_quarantined:,}",
-            *(f"{r.id_status.get(s, 0):,}" for s in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing")),
+            *(
+                f"{r.id_status.get(s, 0):,}"
+                for s in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing")
+            ),
         )
     return table

@@ -20,8 +20,12 @@ app.add_typer(sample_app, name="sample")
 @sample_app.command("mashan")
 def mashan(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the scenario into.")],
-    scale: Annotated[float, typer.Option(help="1 = the Mashan audit (about 100,000 registrants).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed and scale give identical files.")] = 20151231,
+    scale: Annotated[
+        float, typer.Option(help="1 = the Mashan audit (about 100,000 registrants).")
+    ] = 1.0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed and scale give identical files.")
+    ] = 20151231,
 ) -> None:
     """The synthetic Mashan county (450124): department files, a manifest and truth/."""
     from linkaudit.sample.mashan import generate

@@ -165,9 +165,9 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
     out["id_usable"] = (
         status.is_in(["valid", "upgraded_15", "bad_checksum"]) | ((status == "malformed") & shaped)
     ).alias("id_usable")
-    out["id_suspect"] = (
-        (status == "bad_checksum") | ((status == "malformed") & shaped)
-    ).alias("id_suspect")
+    out["id_suspect"] = ((status == "bad_checksum") | ((status == "malformed") & shaped)).alias(
+        "id_suspect"
+    )
 
     # Identity: birth date (the field when given, else from the ID), sex, address.
     if "birth_date" in fields:

@@ -69,7 +69,7 @@ def decode_text(data: bytes, encoding: str, path: Path) -> tuple[bytes, str]:
     line = _line_of_offset(data, first_error.start)
     tried = " or ".join(candidates)
     raise InputFileError(
-        f"{path}: row {line}: bytes {data[first_error.start:first_error.start + 4]!r} "
+        f"{path}: row {line}: bytes {data[first_error.start : first_error.start + 4]!r} "
         f"cannot be decoded as {tried}",
         hint=(
             "set `encoding:` for this registry in the manifest (utf-8, gbk or gb18030), "
@@ -83,7 +83,8 @@ def _read_delimited(path: Path, reg: RegistryConfig, separator: str) -> ReadResu
     checksum = hashlib.sha256(data).hexdigest()
     if not data.strip():
         raise InputFileError(
-            f"{path}: the file is empty", hint="check the export; a registry needs a header and rows"
+            f"{path}: the file is empty",
+            hint="check the export; a registry needs a header and rows",
         )
     utf8, used = decode_text(data, reg.encoding, path)
     del data
@@ -121,7 +122,9 @@ def _check_header(utf8: bytes, separator: str, header_row: int, path: Path) -> N
     if len(lines) < header_row:
         return
     header_line = lines[header_row - 1].decode("utf-8", errors="replace").rstrip("\r")
-    names = [n.strip().lstrip("\ufeff") for n in next(csv.reader([header_line], delimiter=separator), [])]
+    names = [
+        n.strip().lstrip("\ufeff") for n in next(csv.reader([header_line], delimiter=separator), [])
+    ]
     seen: set[str] = set()
     for name in names:
         if name and name in seen:
@@ -147,7 +150,9 @@ def _find_ragged_row(utf8: bytes, separator: str, header_row: int) -> str:
 
 
 def _strip_header_names(frame: pl.DataFrame) -> pl.DataFrame:
-    renames = {c: c.strip().lstrip("\ufeff") for c in frame.columns if c != c.strip().lstrip("\ufeff")}
+    renames = {
+        c: c.strip().lstrip("\ufeff") for c in frame.columns if c != c.strip().lstrip("\ufeff")
+    }
     return frame.rename(renames) if renames else frame
 
 

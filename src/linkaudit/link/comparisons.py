@@ -96,10 +96,7 @@ def citizen_id() -> Comparison:
         Level("no id, birth date differs", f"{no_id}"),
         Level("id different", "TRUE", rare_for_matches=True),
     )
-    null = (
-        "NOT (l.id_usable AND r.id_usable) "
-        "AND (l.birth_date IS NULL OR r.birth_date IS NULL)"
-    )
+    null = "NOT (l.id_usable AND r.id_usable) AND (l.birth_date IS NULL OR r.birth_date IS NULL)"
     return Comparison(
         "citizen_id",
         ("id_number", "id_usable", "id_suspect", "birth_date"),
@@ -150,9 +147,7 @@ def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Compariso
     )
 
 
-def _banded(
-    column: str, bands: list[tuple[str, str]], tf: bool, description: str
-) -> Comparison:
+def _banded(column: str, bands: list[tuple[str, str]], tf: bool, description: str) -> Comparison:
     """exact, then the given (label, SQL over lc/rc) bands, then differs."""
     lc, rc = _c("l", column), _c("r", column)
     levels = [Level(f"{column} exact", f"{lc} = {rc}")]
@@ -168,9 +163,14 @@ def _banded(
     )
 
 
-def string(column: str, thresholds: tuple[float, ...] = (0.92, 0.8), tf: bool = False) -> Comparison:
+def string(
+    column: str, thresholds: tuple[float, ...] = (0.92, 0.8), tf: bool = False
+) -> Comparison:
     """Generic text: exact, then Jaro-Winkler similarity bands."""
-    bands = [(f"jaro-winkler >= {t}", f"jaro_winkler_similarity({{l}}, {{r}}) >= {t}") for t in thresholds]
+    bands = [
+        (f"jaro-winkler >= {t}", f"jaro_winkler_similarity({{l}}, {{r}}) >= {t}")
+        for t in thresholds
+    ]
     return _banded(column, bands, tf, f"text {column}")
 
 

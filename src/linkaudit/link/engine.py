@@ -231,14 +231,16 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                 )
                 continue
             selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({pairs_sql(p, left, right)})")
-        cand = "\nUNION ALL\n".join(selects) if selects else (
-            "SELECT NULL::VARCHAR AS l_key, NULL::VARCHAR AS r_key, 0 AS pass WHERE FALSE"
+        cand = (
+            "\nUNION ALL\n".join(selects)
+            if selects
+            else ("SELECT NULL::VARCHAR AS l_key, NULL::VARCHAR AS r_key, 0 AS pass WHERE FALSE")
         )
-        levels_sql = ", ".join(
-            f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons)
-        )
+        levels_sql = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
         tf_sql = ", ".join(
-            f"l.{quote_ident(c.tf_column)} AS tf{k}" for k, c in enumerate(comparisons) if c.tf_column
+            f"l.{quote_ident(c.tf_column)} AS tf{k}"
+            for k, c in enumerate(comparisons)
+            if c.tf_column
         )
         ws.execute(
             f"""
@@ -246,7 +248,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             WITH cand AS (
                 SELECT l_key, r_key, min(pass) AS pass FROM ({cand}) GROUP BY l_key, r_key
             )
-            SELECT c.l_key, c.r_key, c.pass, {levels_sql}{', ' + tf_sql if tf_sql else ''}
+            SELECT c.l_key, c.r_key, c.pass, {levels_sql}{", " + tf_sql if tf_sql else ""}
             FROM cand c
             JOIN {lview} l ON l._key = c.l_key
             JOIN {rview} r ON r._key = c.r_key
@@ -266,7 +268,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         lv = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
         counts = ws.query_pl(
             f"""
-            SELECT {', '.join(level_cols)}, count(*) AS n FROM (
+            SELECT {", ".join(level_cols)}, count(*) AS n FROM (
               SELECT {lv} FROM
                 (SELECT * FROM {lview} USING SAMPLE reservoir({min(side, n_left)} ROWS) REPEATABLE ({cfg.seed})) l,
                 (SELECT * FROM {rview} USING SAMPLE reservoir({side} ROWS) REPEATABLE ({cfg.seed})) r
@@ -317,9 +319,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         r.name: int(ws.scalar(f"SELECT count(*) FROM {quote_ident(table_name('reg', r.name))}"))
         for r in sources
     }
-    n_cand = {
-        r.name: int(ws.scalar(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources
-    }
+    n_cand = {r.name: int(ws.scalar(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources}
     lambdas = {
         name: min(max(lam * n_cand[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
         for name, lam in lambdas.items()
@@ -463,8 +463,8 @@ def _score_registry(
         f"""
         INSERT INTO links
         WITH scored AS (
-            SELECT s.l_key, s.r_key, s.pass, {', '.join(weight_exprs)}, {', '.join(level_exprs)}
-            FROM cmp_{registry} s {' '.join(joins)}
+            SELECT s.l_key, s.r_key, s.pass, {", ".join(weight_exprs)}, {", ".join(level_exprs)}
+            FROM cmp_{registry} s {" ".join(joins)}
         ),
         weighted AS (
             SELECT *, {total} AS mw, 1.0 / (1.0 + pow(2.0, -({total}))) AS p FROM scored

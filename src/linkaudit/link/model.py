@@ -51,7 +51,11 @@ def estimate_u(level_counts: list[np.ndarray]) -> list[np.ndarray]:
         counts = counts.astype(float)
         total = counts.sum()
         # Add-half smoothing: a level never seen among random pairs gets a small, finite u.
-        u = (counts + 0.5) / (total + 0.5 * len(counts)) if total else np.full(len(counts), 1 / len(counts))
+        u = (
+            (counts + 0.5) / (total + 0.5 * len(counts))
+            if total
+            else np.full(len(counts), 1 / len(counts))
+        )
         out.append(np.maximum(u, U_FLOOR))
     return out
 

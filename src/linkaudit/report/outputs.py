@@ -113,8 +113,10 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
             pieces += [f"' {f}='", f"coalesce(CAST(e.{quote_ident(f)} AS VARCHAR), '')"]
         text = " || ".join(pieces)
         own = rule.registry == ben.name and not rule.duplicate_of
-        on = "e._key = f.person_key AND f.evidence_key IS NULL" if own else (
-            f"e._key = f.evidence_key AND f.evidence_registry = {quote_literal(reg.name)}"
+        on = (
+            "e._key = f.person_key AND f.evidence_key IS NULL"
+            if own
+            else (f"e._key = f.evidence_key AND f.evidence_registry = {quote_literal(reg.name)}")
         )
         parts.append(
             f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text "
@@ -258,8 +260,16 @@ def write_xlsx(
             text = "  ".join(f"{k}: {v:,}" for k, v in changes.items())
             ws.write_string(row, 0, f"与上次运行相比 Since the baseline run — {text}")
         row = 3
-        cols = ["规则 rule", "名称 title", "类别 severity", "范围 scope", "人数 persons",
-                "户数 households", "证据记录 evidence records", "说明 note"]
+        cols = [
+            "规则 rule",
+            "名称 title",
+            "类别 severity",
+            "范围 scope",
+            "人数 persons",
+            "户数 households",
+            "证据记录 evidence records",
+            "说明 note",
+        ]
         ws.write_row(row, 0, cols, header)
         for r in summary_rows:
             row += 1
@@ -308,7 +318,7 @@ def write_xlsx(
 
 
 def _sheet_name(title: str, rule_id: str, used: set[str]) -> str:
-    bad = '[]:*?/\\'
+    bad = "[]:*?/\\"
     base = "".join("_" if ch in bad else ch for ch in title)[:28] or rule_id[:28]
     name, i = base, 2
     while name.lower() in used:
@@ -318,7 +328,9 @@ def _sheet_name(title: str, rule_id: str, used: set[str]) -> str:
     return name
 
 
-def _write_table(sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any, outcome_col: bool) -> None:
+def _write_table(
+    sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any, outcome_col: bool
+) -> None:
     sheet.freeze_panes(1, 0)
     for c, h in enumerate(headers):
         sheet.set_column(c, c, 40 if "证据" in h or "file" in h else max(10, len(h) * 2))
@@ -326,7 +338,11 @@ def _write_table(sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any
     if outcome_col and "核实结果" in headers and rows.height:
         c = headers.index("核实结果")
         sheet.data_validation(
-            1, c, rows.height, c, {"validate": "list", "source": ["confirmed", "cleared", "pending"]}
+            1,
+            c,
+            rows.height,
+            c,
+            {"validate": "list", "source": ["confirmed", "cleared", "pending"]},
         )
     sheet.write_row(0, 0, headers, header)
     # Rows in order (constant-memory mode). Each column's writer is chosen once from its dtype:
