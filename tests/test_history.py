@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import run
 
+from conftest import run
 from linkaudit import load_manifest
 from linkaudit.audit.run import run_audit
 
