@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 CHILD = """
-import json, resource, sys, time
+import json, re, sys, time
 from linkaudit import load_manifest
 from linkaudit.audit.run import run_audit
 t = time.perf_counter()
 result = run_audit(load_manifest(sys.argv[1]))
 wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
 s = result.summary
 print(json.dumps({"wall": wall, "peak_mib": peak, "timings": s["timings_seconds"],
                   "ineligible": s["ineligible_distinct_cross_department"],

@@ -270,8 +270,8 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             f"""
             SELECT {", ".join(level_cols)}, count(*) AS n FROM (
               SELECT {lv} FROM
-                (SELECT * FROM {lview} USING SAMPLE reservoir({min(side, n_left)} ROWS) REPEATABLE ({cfg.seed})) l,
-                (SELECT * FROM {rview} USING SAMPLE reservoir({side} ROWS) REPEATABLE ({cfg.seed})) r
+                ({_sample(lview, min(side, n_left), cfg.seed)}) l,
+                ({_sample(rview, side, cfg.seed)}) r
             ) GROUP BY ALL
             """
         )
@@ -388,6 +388,12 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         progress("", "done", steps, steps)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sample(view: str, n: int, seed: int) -> str:
+    """n rows picked by a seeded hash of the record key: the same rows on every run (DuckDB's
+    reservoir sample is not reproducible across threads)."""
+    return f"SELECT * FROM {view} v ORDER BY hash(v._key || '|{int(seed)}'), v._key LIMIT {int(n)}"
 
 
 def _store_model(ws: Workspace, model: Model) -> None:
