@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from linkaudit.audit.catalogue import shipped_rules_dir
-from linkaudit.audit.engine import RulesReport, check_rules, run_rules
+from linkaudit.audit.engine import RuleResult, RulesReport, check_rules, run_rules
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.config import Manifest
 from linkaudit.history import (
@@ -24,7 +26,7 @@ from linkaudit.history import (
     record_run,
     resolve_run,
 )
-from linkaudit.link.engine import LinkReport, link_workspace
+from linkaudit.link.engine import LinkReport, link_inputs_hash, link_workspace
 from linkaudit.load import LoadReport, load_workspace
 from linkaudit.report.outputs import (
     EXCEPTION_COLUMNS,
@@ -105,12 +107,21 @@ def run_audit(
         t = time.perf_counter()
         if progress:
             progress("", "applying rules", 0, 1)
-        rules_report = run_rules(ws, manifest, rules)
+        # Same links, rules, parameters and date: the findings and exceptions of the last run
+        # stand (only their run id changes).
+        state = _rules_state(ws, manifest, rules)
+        cached = None if force else _cached_findings(ws, state)
+        if cached is None:
+            rules_report = run_rules(ws, manifest, rules)
+            exceptions = build_exceptions(ws, manifest, rules, run_id)
+            _store_findings_state(ws, state, rules_report, exceptions)
+        else:
+            rules_report, exceptions = cached
+            exceptions = exceptions.with_columns(pl.lit(run_id).alias("run_id"))
         timings["rules"] = time.perf_counter() - t
         t = time.perf_counter()
         if progress:
             progress("", "writing outputs", 0, 1)
-        exceptions = build_exceptions(ws, manifest, rules, run_id)
         history = apply_history(ws, exceptions, baseline_run, exemptions, today)
         links = ws.query_pl(
             "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
@@ -160,6 +171,46 @@ def run_audit(
             name: str(out / name)
             for name in ("exceptions.xlsx", "exceptions.csv", "links.csv", "summary.json")
         },
+    )
+
+
+def _rules_state(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
+    spec = {
+        "links": link_inputs_hash(ws, manifest),
+        "rules": ruleset_hash(rules),
+        "parameters": manifest.parameters,
+        "as_of": manifest.as_of.isoformat(),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cached_findings(ws: Workspace, state: str) -> tuple[RulesReport, pl.DataFrame] | None:
+    if not (ws.has_table("findings_state") and ws.has_table("findings_exceptions")):
+        return None
+    row = ws.fetchone("SELECT state, report FROM findings_state")
+    if row is None or row[0] != state:
+        return None
+    data = json.loads(row[1])
+    report = RulesReport(
+        results=[RuleResult(**r) for r in data["results"]],
+        ineligible_distinct_cross_department=data["ineligible_distinct_cross_department"],
+        ineligible_distinct=data["ineligible_distinct"],
+    )
+    return report, ws.query_pl("SELECT * FROM findings_exceptions")
+
+
+def _store_findings_state(
+    ws: Workspace, state: str, report: RulesReport, exceptions: pl.DataFrame
+) -> None:
+    data = {
+        "results": [r.as_dict() for r in report.results],
+        "ineligible_distinct_cross_department": report.ineligible_distinct_cross_department,
+        "ineligible_distinct": report.ineligible_distinct,
+    }
+    ws.write_table("findings_exceptions", exceptions)
+    ws.execute("CREATE OR REPLACE TABLE findings_state (state VARCHAR, report VARCHAR)")
+    ws.execute(
+        "INSERT INTO findings_state VALUES (?, ?)", [state, json.dumps(data, ensure_ascii=False)]
     )
 
 
