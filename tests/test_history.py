@@ -304,3 +304,16 @@ def test_diff_of_a_folder_is_a_clear_error(runner, tmp_path: Path) -> None:
     result = run(runner, "diff", tmp_path, tmp_path)
     assert result.exit_code == 2
     assert "file not found" in result.output
+
+
+def test_changed_parameters_recompute_the_findings(workspace: Path) -> None:
+    first = audit(workspace)
+    assert first.summary["rules"]["county_seat_housing"]["persons"] > 0
+    manifest_path = workspace / "linkaudit.yaml"
+    data = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+    data["parameters"]["county_seat"] = "不存在镇"
+    manifest_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    second = audit(workspace)
+    assert second.summary["reused"]["links"] is True  # linkage inputs did not change
+    assert second.summary["rules"]["county_seat_housing"]["persons"] == 0
+    assert second.history.counts["resolved"] == first.summary["rules"]["county_seat_housing"]["persons"]
