@@ -35,6 +35,9 @@ EXCEPTION_COLUMNS = [
     "id_number_masked",
     "township",
     "village",
+    "evidence_department",
+    "evidence_records",
+    "matched_name",
     "evidence",
     "match_probability",
     "outcome",
@@ -57,6 +60,9 @@ CHINESE_HEADERS = {
     "id_number_masked": "身份证号(脱敏)",
     "township": "乡镇",
     "village": "村",
+    "evidence_department": "证据部门",
+    "evidence_records": "证据记录号",
+    "matched_name": "匹配姓名",
     "evidence": "比对证据",
     "match_probability": "匹配概率",
     "outcome": "核实结果",
@@ -119,7 +125,9 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
             else (f"e._key = f.evidence_key AND f.evidence_registry = {quote_literal(reg.name)}")
         )
         parts.append(
-            f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text "
+            f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text, "
+            f"{quote_literal(dept)} AS department, "
+            f"{'e.name_raw' if 'name_raw' in have else 'NULL::VARCHAR'} AS matched_name "
             f"FROM findings f JOIN {quote_ident(table)} e ON {on} "
             f"WHERE f.rule_id = {quote_literal(rule.id)}"
         )
@@ -127,7 +135,8 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         return (
             "SELECT NULL::VARCHAR AS rule_id, NULL::VARCHAR AS person_key, "
             "NULL::VARCHAR AS evidence_registry, NULL::VARCHAR AS evidence_key, "
-            "NULL::VARCHAR AS text WHERE FALSE"
+            "NULL::VARCHAR AS text, NULL::VARCHAR AS department, NULL::VARCHAR AS matched_name "
+            "WHERE FALSE"
         )
     return " UNION ALL ".join(parts)
 
@@ -158,6 +167,7 @@ def build_exceptions(
                 SELECT f.rule_id, m.severity, m.scope, f.household_key, f.person_key,
                        b.name_raw AS name, b.id_number, {township} AS township,
                        {village} AS village, ev.text AS evidence, f.match_probability,
+                       ev.department, ev.matched_name, f.evidence_key,
                        f.evidence_registry || ':' || f.evidence_key AS evidence_ref,
                        CASE WHEN m.scope = 'household' THEN f.household_key
                             ELSE f.person_key END AS unit
@@ -174,6 +184,9 @@ def build_exceptions(
                    string_agg(DISTINCT name, ';' ORDER BY name) AS name,
                    string_agg(DISTINCT id_number, ';' ORDER BY id_number) AS id_number,
                    min(township) AS township, min(village) AS village,
+                   string_agg(DISTINCT department, ';' ORDER BY department) AS evidence_department,
+                   string_agg(DISTINCT evidence_key, ';' ORDER BY evidence_key) AS evidence_records,
+                   string_agg(DISTINCT matched_name, ';' ORDER BY matched_name) AS matched_name,
                    string_agg(DISTINCT evidence, '; ' ORDER BY evidence) AS evidence,
                    min(match_probability) AS match_probability,
                    unit AS unit_key,
