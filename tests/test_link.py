@@ -336,3 +336,20 @@ def test_link_before_load_is_a_clear_error(runner, tmp_path: Path) -> None:
 def test_residence_levels(address, expected) -> None:
     left = {"township": "白山镇", "village": "合群村"}
     assert _level(C.residence(), left, {"address": address}) == expected
+
+
+def test_runaway_blocking_pass_is_counted_skipped_and_reported(runner, linked, tmp_path: Path) -> None:
+    import yaml
+
+    manifest, _ = linked
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data["linkage"] = {"max_block_pairs": 500}  # the name passes (about 600 pairs) explode
+    data["database"] = str(manifest.parent / "ws.duckdb")
+    small = tmp_path / "small.yaml"
+    for reg in data["registries"].values():
+        reg["path"] = str(manifest.parent / reg["path"])
+    small.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = run(runner, "link", small)
+    assert result.exit_code == 0, result.output
+    assert "skipped: too many pairs" in result.output
+    assert "would produce" in result.stderr and "linkage.max_block_pairs" in result.stderr
