@@ -328,19 +328,7 @@ def record_run(
         pl.lit("persisting").alias("status"), pl.lit("cleared").alias("suppressed")
     )
     frame = pl.concat([reported, hidden]).with_columns(pl.lit(run_id).alias("run_id"))
-    frame = frame.select(
-        "run_id",
-        "case_id",
-        "rule_id",
-        "scope",
-        "unit_key",
-        "household_key",
-        "person_key",
-        "township",
-        "evidence_hash",
-        "status",
-        "suppressed",
-    )
+    frame = frame.select("run_id", *cols, "status", "suppressed")  # run_cases column order
     ws.con.register("_run_cases", frame.to_arrow())
     try:
         ws.execute("INSERT INTO run_cases SELECT * FROM _run_cases")
