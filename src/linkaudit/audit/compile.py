@@ -125,6 +125,8 @@ def parse_checked(text: str, allow_aggregates: bool = False) -> exp.Expression:
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc)
         raise ConditionError(f"cannot parse condition: {first}") from None
+    except sqlglot.errors.SqlglotError as exc:  # e.g. an unterminated string (found by hypothesis)
+        raise ConditionError(f"cannot parse condition: {str(exc).splitlines()[0]}") from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise ConditionError("a condition must be one expression, not several statements (';')")
