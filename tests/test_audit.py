@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 
 from conftest import run
@@ -253,3 +254,20 @@ def test_department_name_with_quote_is_data_not_sql(tmp_path: Path) -> None:
     import re
 
     assert not re.search(r"\d{17}[\dX]", out)
+
+
+def test_household_rules_without_a_household_column_flag_persons(tmp_path: Path) -> None:
+    """A register without household keys: household-scope rules fall back to the person."""
+    import yaml
+
+    root = tmp_path / "m"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.duckdb*", "out"))
+    path = root / "linkaudit.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["registries"]["poverty"]["household"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = run_audit(load_manifest(path))
+    exits = result.history.exceptions.filter(pl.col("rule_id") == "false_exit")
+    truth = json.loads((root / "truth" / "summary.json").read_text(encoding="utf-8"))
+    assert exits.height == truth["rules"]["false_exit"]["persons"]  # one case per person
+    assert exits.get_column("person_key").str.contains(";").sum() == 0

@@ -316,4 +316,7 @@ def test_changed_parameters_recompute_the_findings(workspace: Path) -> None:
     second = audit(workspace)
     assert second.summary["reused"]["links"] is True  # linkage inputs did not change
     assert second.summary["rules"]["county_seat_housing"]["persons"] == 0
-    assert second.history.counts["resolved"] == first.summary["rules"]["county_seat_housing"]["persons"]
+    assert (
+        second.history.counts["resolved"]
+        == first.summary["rules"]["county_seat_housing"]["persons"]
+    )

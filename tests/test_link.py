@@ -338,7 +338,9 @@ def test_residence_levels(address, expected) -> None:
     assert _level(C.residence(), left, {"address": address}) == expected
 
 
-def test_runaway_blocking_pass_is_counted_skipped_and_reported(runner, linked, tmp_path: Path) -> None:
+def test_runaway_blocking_pass_is_counted_skipped_and_reported(
+    runner, linked, tmp_path: Path
+) -> None:
     import yaml
 
     manifest, _ = linked

@@ -200,11 +200,11 @@ def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score
             """
             WITH unit AS (
                 SELECT DISTINCT 'truth' AS side, f.rule_id,
-                       CASE WHEN s.scope = 'household' THEN f.household_key ELSE f.person_key END AS u
+                       CASE WHEN s.scope = 'household' THEN coalesce(f.household_key, f.person_key) ELSE f.person_key END AS u
                 FROM _truth_flags f JOIN _scopes s USING (rule_id)
                 UNION ALL
                 SELECT DISTINCT 'pred', f.rule_id,
-                       CASE WHEN s.scope = 'household' THEN f.household_key ELSE f.person_key END
+                       CASE WHEN s.scope = 'household' THEN coalesce(f.household_key, f.person_key) ELSE f.person_key END
                 FROM findings f JOIN _scopes s USING (rule_id)
             ),
             t AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'truth'),

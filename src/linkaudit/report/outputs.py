@@ -169,7 +169,7 @@ def build_exceptions(
                        {village} AS village, ev.text AS evidence, f.match_probability,
                        ev.department, ev.matched_name, f.evidence_key,
                        f.evidence_registry || ':' || f.evidence_key AS evidence_ref,
-                       CASE WHEN m.scope = 'household' THEN f.household_key
+                       CASE WHEN m.scope = 'household' THEN coalesce(f.household_key, f.person_key)
                             ELSE f.person_key END AS unit
                 FROM findings f
                 JOIN _rule_meta m USING (rule_id)
