@@ -271,3 +271,15 @@ def test_household_rules_without_a_household_column_flag_persons(tmp_path: Path)
     truth = json.loads((root / "truth" / "summary.json").read_text(encoding="utf-8"))
     assert exits.height == truth["rules"]["false_exit"]["persons"]  # one case per person
     assert exits.get_column("person_key").str.contains(";").sum() == 0
+
+
+def test_explain_household_key_and_unknown_key(runner, audited) -> None:
+    root, _ = audited
+    flags = list(csv.DictReader((root / "truth" / "flags.csv").open(encoding="utf-8")))
+    exit_flag = next(f for f in flags if f["rule_id"] == "false_exit")
+    result = run(runner, "explain", root / "linkaudit.yaml", exit_flag["household_key"])
+    assert result.exit_code == 0, result.output
+    assert "false_exit" in result.output
+    missing = run(runner, "explain", root / "linkaudit.yaml", "NO-SUCH-KEY")
+    assert missing.exit_code == 2
+    assert "no registrant or household with key 'NO-SUCH-KEY'" in missing.output

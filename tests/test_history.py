@@ -320,3 +320,22 @@ def test_changed_parameters_recompute_the_findings(workspace: Path) -> None:
         second.history.counts["resolved"]
         == first.summary["rules"]["county_seat_housing"]["persons"]
     )
+
+
+def test_diff_of_two_exceptions_files(runner, workspace: Path, tmp_path: Path) -> None:
+    audit(workspace)
+    shutil.copy(workspace / "out" / "exceptions.csv", tmp_path / "old.csv")
+    (person, car), *_ = single_car_owners(workspace)
+    write_vehicles(workspace, read_vehicles(workspace).filter(pl.col("流水号") != car))
+    audit(workspace)
+    result = run(
+        runner, "diff", tmp_path / "old.csv", workspace / "out" / "exceptions.csv", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    data = json.loads(result.output)
+    assert data["counts"]["resolved"] == 1 and data["counts"]["new"] == 0
+    assert data["by_rule"] == [
+        r for r in data["by_rule"] if r["rule_id"] != "car_owner" or r["resolved"] == 1
+    ]
