@@ -104,26 +104,34 @@ def _variants_sql(table: str) -> str:
     (the unchanged prefix included, for a wrong check character)."""
     t = quote_ident(table)
     return f"""
-        SELECT _key, substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v17
+        SELECT _key, name_pinyin AS py,
+               substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v17
         FROM {t}, range(1, 18) p(pos), range(0, 10) dd(d)
         WHERE id_suspect
         UNION
-        SELECT _key, substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
+        SELECT _key, name_pinyin AS py, substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
                || substr(id_number, pos, 1) || substr(id_number, pos + 2, 16 - pos) AS v17
         FROM {t}, range(1, 17) p(pos)
         WHERE id_suspect
     """
 
 
+_SAME_SURNAME = (
+    "({a} IS NULL OR {b} IS NULL OR split_part({a}, ' ', 1) = split_part({b}, ' ', 1))"
+)
+
+
 def id_variant_pairs_sql(left: str, right: str) -> str:
-    """Pairs where one side's bad-check ID is a single typo or swap away from the other's ID."""
+    """Pairs where one side's bad-check ID is a single typo or swap away from the other's ID
+    and the surnames sound alike: a county's IDs are dense, so a near-miss number alone mostly
+    finds a neighbour, while a person's surname seldom changes between registries."""
     lt, rt = quote_ident(left), quote_ident(right)
     return f"""
         SELECT v._key AS l_key, r._key AS r_key
         FROM ({_variants_sql(left)}) v JOIN {rt} r ON substr(r.id_number, 1, 17) = v.v17
-        WHERE r.id_usable
+        WHERE r.id_usable AND {_SAME_SURNAME.format(a="v.py", b="r.name_pinyin")}
         UNION
         SELECT l._key AS l_key, v._key AS r_key
         FROM ({_variants_sql(right)}) v JOIN {lt} l ON substr(l.id_number, 1, 17) = v.v17
-        WHERE l.id_usable
+        WHERE l.id_usable AND {_SAME_SURNAME.format(a="v.py", b="l.name_pinyin")}
     """
