@@ -270,6 +270,9 @@ def test_cleared_case_suppressed_until_evidence_changes(
 
 def test_exemption_with_expiry(workspace: Path) -> None:
     person, _ = single_car_owners(workspace)[0]
+    exit_household = next(
+        f["household_key"] for f in truth_flags(workspace) if f["rule_id"] == "false_exit"
+    )
     manifest_path = workspace / "linkaudit.yaml"
     data = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
     data["exemptions"] = [
@@ -280,12 +283,17 @@ def test_exemption_with_expiry(workspace: Path) -> None:
             "expires": "2099-12-31",
         },
         {"person": person, "rule": "*", "reason": "expired one", "expires": "2000-01-01"},
+        {"household": exit_household, "rule": "*", "reason": "易地扶贫搬迁安置"},
     ]
     manifest_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     result = audit(workspace)
     flagged = result.history.exceptions.filter(pl.col("rule_id") == "car_owner")
     assert person not in flagged.get_column("person_key").to_list()
-    assert result.history.counts["exempted"] == 1
+    exits = result.history.exceptions.filter(pl.col("rule_id") == "false_exit")
+    assert exit_household not in exits.get_column("household_key").to_list()
+    exempted = result.history.exempted
+    assert exempted.filter(pl.col("household_key") == exit_household).height == 1
+    assert result.history.counts["exempted"] == exempted.height == 2
 
 
 @pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n\n"])

@@ -165,17 +165,21 @@ def exemption_mask(
         "household_key",
         pl.col("person_key").str.split(";").alias("p"),
     ).explode("p")
-    hit = members.join(frame, how="cross").filter(
-        ((pl.col("rule") == "*") | (pl.col("rule") == pl.col("rule_id")))
-        & (
-            (pl.col("person").is_not_null() & (pl.col("person") == pl.col("p")))
-            | (pl.col("household").is_not_null() & (pl.col("household") == pl.col("household_key")))
-        )
+    # Equi-joins on the person and on the household (not a cross join): exemption lists and
+    # exception lists can both run to thousands.
+    by_person = members.join(
+        frame.filter(pl.col("person").is_not_null()), left_on="p", right_on="person"
     )
-    exempt_rows = set(hit.get_column("i").to_list())
-    return pl.Series(
-        "exempt", [i in exempt_rows for i in range(exceptions.height)], dtype=pl.Boolean
+    by_household = members.join(
+        frame.filter(pl.col("household").is_not_null()),
+        left_on="household_key",
+        right_on="household",
     )
+    rule_applies = (pl.col("rule") == "*") | (pl.col("rule") == pl.col("rule_id"))
+    hit = pl.concat(
+        [by_person.filter(rule_applies).select("i"), by_household.filter(rule_applies).select("i")]
+    ).get_column("i")
+    return pl.int_range(0, exceptions.height, eager=True).is_in(hit.implode()).alias("exempt")
 
 
 # -- applying history to a run's exceptions -------------------------------------------------

@@ -116,9 +116,7 @@ def _variants_sql(table: str) -> str:
     """
 
 
-_SAME_SURNAME = (
-    "({a} IS NULL OR {b} IS NULL OR split_part({a}, ' ', 1) = split_part({b}, ' ', 1))"
-)
+_SAME_SURNAME = "({a} IS NULL OR {b} IS NULL OR split_part({a}, ' ', 1) = split_part({b}, ' ', 1))"
 
 
 def id_variant_pairs_sql(left: str, right: str) -> str:

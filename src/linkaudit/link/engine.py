@@ -374,8 +374,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         if progress:
             progress(reg.name, "scoring", len(sources) + 1, steps)
         _score_registry(ws, reg.name, left, comparisons, model, tf_tables, passes, cfg)
-        records = int(ws.scalar(f"SELECT count(*) FROM {quote_ident(table_name('reg', reg.name))}"))
-        cand_n = int(ws.scalar(f"SELECT count(*) FROM cmp_{reg.name}"))
+        records, cand_n = n_right[reg.name], n_cand[reg.name]
         row = ws.fetchone(
             "SELECT count(*) FILTER (decision = 'match'), count(*) FILTER (decision = 'review'), "
             "count(DISTINCT person_key) FILTER (decision = 'match') FROM links WHERE registry = ?",
