@@ -125,7 +125,9 @@ class Manifest(_Strict):
 
     path: Path = Path("linkaudit.yaml")
     database: Path = Path("linkaudit.duckdb")
-    as_of: dt.date = Field(default_factory=dt.date.today)
+    #: The audit's reference date. Never defaulted to today: an audit states its date (here or
+    #: with `audit --as-of`); see `require_as_of`.
+    as_of: dt.date | None = None
     rules: list[Path] = Field(default_factory=list)
     output: Path = Path("out")
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -139,6 +141,16 @@ class Manifest(_Strict):
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    def require_as_of(self) -> dt.date:
+        """The audit date, or a ManifestError saying how to give it."""
+        if self.as_of is None:
+            raise ManifestError(
+                str(self.path),
+                ["as_of: the audit's reference date is not set"],
+                hint="add `as_of: YYYY-MM-DD` to the manifest, or pass `--as-of YYYY-MM-DD`",
+            )
+        return self.as_of
 
     @property
     def beneficiaries(self) -> RegistryConfig:

@@ -69,13 +69,19 @@ def ensure_history(ws: Workspace) -> None:
         ws.execute(sql)
 
 
-def resolve_run(ws: Workspace, ref: str) -> str | None:
-    """A run id from 'latest', 'previous' or an id (prefix allowed); None if there is none."""
+def resolve_run(ws: Workspace, ref: str, ruleset: str | None = None) -> str | None:
+    """A run id from 'latest', 'previous' or an id (prefix allowed); None if there is none.
+
+    With `ruleset`, 'latest' and 'previous' count only runs of that rule set, so that a trial
+    run of one rule (`audit --rules one.yaml`) never becomes the baseline of the full audit."""
     ensure_history(ws)
     if ref in ("latest", "previous"):
         offset = 0 if ref == "latest" else 1
+        where, args = ("WHERE ruleset_hash = ?", [ruleset]) if ruleset else ("", [])
         row = ws.fetchone(
-            f"SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1 OFFSET {offset}"
+            f"SELECT run_id FROM runs {where} "
+            f"ORDER BY started_at DESC, run_id DESC LIMIT 1 OFFSET {offset}",
+            args,
         )
         return None if row is None else str(row[0])
     rows = ws.fetchall("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [ref])
@@ -234,6 +240,15 @@ def apply_history(
     )
     suppressed = frame.filter(unchanged_clear)
     frame = frame.filter(~unchanged_clear.fill_null(False))
+    # A case still flagged but suppressed (cleared in the field, evidence unchanged) or exempted
+    # is counted once, as such: it has not gone from the data, so it is not 'resolved'.
+    still_flagged = pl.concat(
+        [
+            frame.get_column("case_id"),
+            suppressed.get_column("case_id"),
+            exempted.get_column("case_id"),
+        ]
+    ).implode()
     if baseline:
         prior = ws.query_pl(
             "SELECT DISTINCT case_id FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
@@ -244,7 +259,7 @@ def apply_history(
             "SELECT case_id, rule_id, unit_key, household_key, person_key, township "
             "FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
             [baseline],
-        ).filter(~pl.col("case_id").is_in(frame.get_column("case_id").implode()))
+        ).filter(~pl.col("case_id").is_in(still_flagged))
     else:
         prior_ids = pl.Series([], dtype=pl.Utf8).implode()
         resolved = pl.DataFrame(

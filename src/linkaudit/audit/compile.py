@@ -111,11 +111,41 @@ def literal(value: Any) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-def _lookup_case(table: dict[Any, Any], key: exp.Expression) -> exp.Expression:
+@dataclass(frozen=True)
+class Lookup:
+    """One `$table[key]` in a condition: the key as SQL and the compiled CASE that looks it up.
+
+    A key that is in the data but not in the table makes the CASE NULL, which a comparison
+    silently reads as false: the engine counts such rows before running the rule
+    (`missing_lookup_sql`) so that a table that ends too early stops the audit instead of
+    flagging nobody."""
+
+    parameter: str
+    key_text: str  # the key as the rule writes it, for messages
+    key_sql: str
+    case_sql: str
+    keys: tuple[str, ...]
+
+
+def _lookup_case(name: str, table: dict[Any, Any], key: exp.Expression) -> exp.Expression:
     case = exp.Case(this=key.copy())
     for k, v in sorted(table.items(), key=lambda kv: str(kv[0])):
+        if v is None or k is None:
+            raise ConditionError(
+                f"parameter ${name} has an empty entry ({k!r}: {v!r}); give every key a value"
+            )
         case = case.when(literal(k), literal(v))
     return case
+
+
+def missing_lookup_sql(lookup: Lookup, from_sql: str, where_sql: str = "TRUE") -> str:
+    """Rows of `FROM from_sql WHERE where_sql` whose key is set but has no entry in the
+    parameter table: (key as text, row count), most frequent first."""
+    return (
+        f"SELECT CAST({lookup.key_sql} AS VARCHAR) AS k, count(*) AS n FROM {from_sql} "
+        f"WHERE ({where_sql}) AND ({lookup.key_sql}) IS NOT NULL AND ({lookup.case_sql}) IS NULL "
+        "GROUP BY 1 ORDER BY n DESC, k"
+    )
 
 
 def parse_checked(text: str, allow_aggregates: bool = False) -> exp.Expression:
@@ -157,10 +187,13 @@ def compile_condition(
     text: str,
     scope: Scope,
     params: dict[str, Any],
-    as_of: dt.date,
+    as_of: dt.date | None,
     allow_aggregates: bool = False,
+    lookups: list[Lookup] | None = None,
 ) -> str:
-    """Parse, check and rewrite a condition; return DuckDB SQL. Raises ConditionError."""
+    """Parse, check and rewrite a condition; return DuckDB SQL. Raises ConditionError.
+
+    Every `$table[key]` met is appended to `lookups` (when given), for the missing-key check."""
     tree = parse_checked(text, allow_aggregates)
 
     def rewrite(node: exp.Expression) -> exp.Expression:
@@ -177,15 +210,30 @@ def compile_condition(
             value = _param(name, params)
             if not isinstance(value, dict) or len(node.expressions) != 1:
                 raise ConditionError(f"${name}[...] needs a table parameter (a mapping)")
-            key = _undo_index_offset(node.expressions[0]).transform(rewrite)
-            return _lookup_case(value, key)
+            written = _undo_index_offset(node.expressions[0])
+            key_text = written.sql(dialect="duckdb").lower()
+            key = written.transform(rewrite)
+            case = _lookup_case(name, value, key)
+            if lookups is not None:
+                lookups.append(
+                    Lookup(
+                        name,
+                        key_text,
+                        key.sql(dialect="duckdb"),
+                        case.sql(dialect="duckdb"),
+                        tuple(str(k) for k in value),
+                    )
+                )
+            return case
         if isinstance(node, exp.Placeholder):
             return literal(_param(node.name, params))
         if isinstance(node, exp.Column):
             table = node.table
             name = node.name
             if not table and name.lower() == "as_of":
-                return literal(as_of)
+                # No date yet (`rules check` of a manifest without as_of): a typed NULL binds
+                # like the date would; an audit never runs without one (require_as_of).
+                return literal(as_of) if as_of else exp.cast(exp.Null(), "DATE")
             if table in ("", None):
                 if name not in scope.record_columns:
                     raise ConditionError(

@@ -14,7 +14,14 @@ from typing import Any
 
 import duckdb
 
-from linkaudit.audit.compile import ConditionError, Scope, compile_condition, rule_scope
+from linkaudit.audit.compile import (
+    ConditionError,
+    Lookup,
+    Scope,
+    compile_condition,
+    missing_lookup_sql,
+    rule_scope,
+)
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.errors import RuleError, WorkspaceError
@@ -29,6 +36,10 @@ class RuleCheck:
     rule: Rule
     sql: str | None
     skipped: str | None = None  # why the rule does not apply to this manifest
+    #: Parameter-table lookups of the condition, and the rows they are evaluated on
+    #: (FROM and WHERE text), for the check that every key in the data has an entry.
+    lookups: list[Lookup] = field(default_factory=list)
+    lookup_rows: tuple[str, str] = ("", "TRUE")
 
 
 @dataclass
@@ -43,6 +54,9 @@ class RuleResult:
     households: int = 0
     evidence_records: int = 0
     skipped: str | None = None
+    #: Rows left unflagged because a parameter table has no entry for their key
+    #: (`lookup_missing: not_flagged`): {"$param[key]": rows}.
+    unflagged_missing_lookup: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -61,7 +75,7 @@ def _params(rule: Rule, manifest: Manifest) -> dict[str, Any]:
     return merged
 
 
-def _window_sql(rule: Rule, alias: str, as_of: dt.date) -> str:
+def _window_sql(rule: Rule, alias: str, as_of: dt.date | None) -> str:
     if not rule.window:
         return "TRUE"
     col = f"{alias}.{quote_ident(rule.window.field)}"
@@ -70,17 +84,39 @@ def _window_sql(rule: Rule, alias: str, as_of: dt.date) -> str:
         if rule.window.months
         else f"INTERVAL {rule.window.days or 365} DAY"
     )
-    day = f"DATE '{as_of.isoformat()}'"
+    day = f"DATE '{as_of.isoformat()}'" if as_of else "CAST(NULL AS DATE)"
     return f"({col} > {day} - {span} AND {col} <= {day})"
 
 
 def compile_rule(rule: Rule, manifest: Manifest) -> str:
     """The rule's SELECT. Raises ConditionError (message without file/rule; caller adds them)."""
+    return check_rule(rule, manifest).sql or ""
+
+
+def check_rule(rule: Rule, manifest: Manifest) -> RuleCheck:
+    """Compile a rule: its SELECT, and its parameter-table lookups with the rows they meet.
+    Raises ConditionError (message without file/rule; the caller adds them)."""
+    ben = manifest.beneficiaries
+    bt = quote_ident(table_name("reg", ben.name))
+    lookups: list[Lookup] = []
+    sql = _compile_rule(rule, manifest, lookups)
+    if rule.registry == ben.name:
+        rows = (f"{bt} b", "TRUE")
+    else:
+        rt = quote_ident(table_name("reg", rule.registry))
+        rows = (
+            f"links k JOIN {rt} r ON r._key = k.record_key JOIN {bt} b ON b._key = k.person_key",
+            f"k.registry = {quote_literal(rule.registry)} AND k.decision = 'match'",
+        )
+    return RuleCheck(rule, sql, lookups=lookups, lookup_rows=rows)
+
+
+def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
     ben = manifest.beneficiaries
     scope = rule_scope(manifest, rule.registry)
     params = _params(rule, manifest)
     as_of = manifest.as_of
-    cond = compile_condition(rule.condition, scope, params, as_of)
+    cond = compile_condition(rule.condition, scope, params, as_of, lookups=lookups)
     for col in rule.evidence:
         if col not in scope.record_columns:
             raise ConditionError(f"evidence field `{col}` is not a field of {rule.registry!r}")
@@ -141,9 +177,20 @@ def compile_rule(rule: Rule, manifest: Manifest) -> str:
         )
     # HAVING sees the department records only (the beneficiary is not in scope there).
     record_only = Scope(**{**scope.__dict__, "person_columns": frozenset()})
+    having_lookups: list[Lookup] = []
     having = compile_condition(
-        rule.aggregate.having, record_only, params, as_of, allow_aggregates=True
+        rule.aggregate.having,
+        record_only,
+        params,
+        as_of,
+        allow_aggregates=True,
+        lookups=having_lookups,
     )
+    if having_lookups:
+        raise ConditionError(
+            "parameter tables ($name[key]) are not supported in aggregate.having; "
+            "use them in the condition"
+        )
     unit = "__household" if rule.aggregate.by == "household" else "__person"
     return (
         f"WITH base AS ({base}), "
@@ -177,7 +224,7 @@ def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
             )
             continue
         try:
-            checks.append(RuleCheck(rule, compile_rule(rule, manifest)))
+            checks.append(check_rule(rule, manifest))
         except ConditionError as exc:
             problems.append(f"{rule.source}: rule {rule.id}: {exc}")
     if problems:
@@ -225,6 +272,7 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
             problems.append(f"{check.rule.source}: rule {check.rule.id}: {_first_line(exc)}")
     if problems:
         raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
+    unflagged = _missing_lookups(ws, manifest, checks)
     ws.execute(
         "CREATE OR REPLACE TABLE findings (rule_id VARCHAR, person_key VARCHAR, "
         "household_key VARCHAR, evidence_registry VARCHAR, evidence_key VARCHAR, "
@@ -265,6 +313,7 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
                     [rule.id],
                 )
             )
+        result.unflagged_missing_lookup = unflagged.get(rule.id, {})
         report.results.append(result)
     cross = [
         c.rule.id
@@ -277,6 +326,51 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
     report.ineligible_distinct_cross_department = _distinct_persons(ws, cross)
     report.ineligible_distinct = _distinct_persons(ws, every)
     return report
+
+
+def _missing_lookups(
+    ws: Workspace, manifest: Manifest, checks: list[RuleCheck]
+) -> dict[str, dict[str, int]]:
+    """Check that every key a rule looks up in a parameter table has an entry.
+
+    A key with no entry would make the lookup NULL and the comparison false: the rule would
+    silently flag nobody for those rows (a poverty-line table ending in 2016 met exits of
+    2017). Unless the rule says `lookup_missing: not_flagged`, stop with the rule, the
+    parameter, the missing keys and their row counts. Returns, per rule that allows it, the
+    rows left unflagged, by `$param[key]`."""
+    problems: list[str] = []
+    unflagged: dict[str, dict[str, int]] = {}
+    for check in checks:
+        if check.sql is None:
+            continue
+        from_sql, where_sql = check.lookup_rows
+        for lookup in check.lookups:
+            missing = ws.fetchall(missing_lookup_sql(lookup, from_sql, where_sql))
+            if not missing:
+                continue
+            rows = sum(int(n) for _, n in missing)
+            if check.rule.lookup_missing == "not_flagged":
+                per_key = unflagged.setdefault(check.rule.id, {})
+                for k, n in missing:
+                    per_key[f"${lookup.parameter}[{k}]"] = int(n)
+                continue
+            shown = ", ".join(f"{k} ({int(n):,} rows)" for k, n in missing[:10])
+            more = f" and {len(missing) - 10} more keys" if len(missing) > 10 else ""
+            total = f"; {rows:,} rows in all" if len(missing) > 1 else ""
+            known = ", ".join(sorted(lookup.keys)) or "none"
+            problems.append(
+                f"{check.rule.source}: rule {check.rule.id}: parameter ${lookup.parameter} "
+                f"has no entry for {lookup.key_text} = {shown}{more}{total} "
+                f"(entries: {known})"
+            )
+    if problems:
+        raise RuleError(
+            problems,
+            hint="add the missing entries under `parameters:` in the manifest (e.g. "
+            "parameters.poverty_line: {2017: ...}), or set `lookup_missing: not_flagged` "
+            "in the rule to leave those rows unflagged (counted in the summary)",
+        )
+    return unflagged
 
 
 def _first_line(exc: Exception) -> str:

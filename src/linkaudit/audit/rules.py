@@ -67,6 +67,9 @@ class Rule(BaseModel):
     window: Window | None = None
     aggregate: Aggregate | None = None
     duplicate_of: list[str] | None = None
+    #: A `$table[key]` whose key is in the data but not in the table: stop the audit
+    #: (`error`, the default) or leave those rows unflagged and count them (`not_flagged`).
+    lookup_missing: Literal["error", "not_flagged"] = "error"
     description: str = ""
     source: str = ""  # file the rule came from (filled on loading)
 

@@ -84,11 +84,14 @@ def run_audit(
     baseline: str | None = "latest",
     force: bool = False,
     today: dt.date | None = None,
+    record: bool = True,
 ) -> AuditResult:
     """One audit run. Unchanged inputs are not reloaded and unchanged links are reused
-    (force=True redoes both). baseline: a run id, 'latest' (the default; none on a first run)
-    or None to compare with nothing."""
+    (force=True redoes both). baseline: a run id, 'latest' (the default: the latest run of the
+    same rule set; none on a first run) or None to compare with nothing. record=False is a
+    trial run: outputs are written, the run history is left as it was."""
     started = time.perf_counter()
+    manifest.require_as_of()
     rules = load_manifest_rules(manifest, rules_override)
     exemptions = load_exemptions(manifest)
     now = dt.datetime.now(dt.UTC)
@@ -97,7 +100,9 @@ def run_audit(
     timings: dict[str, float] = {}
     with Workspace(manifest.database) as ws:
         ensure_history(ws)
-        baseline_run = resolve_run(ws, baseline) if baseline else None
+        baseline_run = (
+            resolve_run(ws, baseline, ruleset=ruleset_hash(rules)) if baseline else None
+        )
         t = time.perf_counter()
         load_report = load_workspace(manifest, progress=progress, ws=ws, force=force)
         timings["load"] = time.perf_counter() - t
@@ -159,7 +164,9 @@ def run_audit(
             "links": link_report.reused,
         }
         write_json(summary, out / "summary.json")
-        record_run(ws, run_id, now, manifest, summary, history)
+        summary["recorded"] = record
+        if record:
+            record_run(ws, run_id, now, manifest, summary, history)
     return AuditResult(
         run_id=run_id,
         summary=summary,
@@ -179,7 +186,7 @@ def _rules_state(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
         "links": link_inputs_hash(ws, manifest),
         "rules": ruleset_hash(rules),
         "parameters": manifest.parameters,
-        "as_of": manifest.as_of.isoformat(),
+        "as_of": manifest.require_as_of().isoformat(),
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -245,7 +252,7 @@ def _summary(
         "started_at": now.isoformat(),
         "tool_version": __version__,
         "manifest": str(manifest.path),
-        "as_of": manifest.as_of.isoformat(),
+        "as_of": manifest.require_as_of().isoformat(),
         "rules": {r.rule_id: r.as_dict() for r in rules_report.results},
         "ineligible_distinct_cross_department": rules_report.ineligible_distinct_cross_department,
         "ineligible_distinct": rules_report.ineligible_distinct,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -41,7 +42,10 @@ def audit(
     rules: RulesOpt = None,
     baseline: Annotated[
         str,
-        typer.Option(help="Compare with this run: a run id, 'latest' or 'none'."),
+        typer.Option(
+            help="Compare with this run: a run id, 'latest' (the latest run of the same rule "
+            "set) or 'none'."
+        ),
     ] = "latest",
     fail_on: Annotated[
         FailOn,
@@ -53,6 +57,21 @@ def audit(
     force: Annotated[
         bool, typer.Option("--force", help="Reload and relink even if nothing changed.")
     ] = False,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="The audit's reference date (YYYY-MM-DD); overrides the manifest's as_of.",
+        ),
+    ] = None,
+    no_record: Annotated[
+        bool,
+        typer.Option(
+            "--no-record",
+            help="A trial run: write the outputs but record nothing in the run history.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -62,6 +81,8 @@ def audit(
     cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
     """
     config = load_manifest(manifest)
+    if as_of is not None:
+        config.as_of = as_of.date()
     with step_progress("audit", quiet or json_out) as progress:
         result = run_audit(
             config,
@@ -69,6 +90,7 @@ def audit(
             rules_override=rules,
             baseline=None if baseline == "none" else baseline,
             force=force,
+            record=not no_record,
         )
     if json_out:
         console.print_json(json.dumps(result.summary, ensure_ascii=False, default=str))
