@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,30 @@ def write_two_sheet_xlsx(path: Path, data_first: bool = False) -> Path:
     ws.write_row(3, 0, ["V2", "蓝玉", "450124198504095232", "普通二轮摩托车", "2014/3/2"])
     ws.write_row(4, 0, ["V3", "黄国荣", "", "轮式拖拉机", "2014年3月2日"])
     wb.close()
+    return path
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "mashan"
+
+
+@pytest.fixture
+def sample_ws(tmp_path: Path) -> Path:
+    """A private copy of the committed Mashan sample (scale 0.1), without database or outputs."""
+    root = tmp_path / "mashan"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.duckdb*", "out", ".out*"))
+    return root
+
+
+def set_manifest(root: Path, **changes: object) -> Path:
+    """Rewrite keys of root/linkaudit.yaml (None deletes a key)."""
+    path = root / "linkaudit.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
 

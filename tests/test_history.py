@@ -240,6 +240,8 @@ def test_cleared_case_suppressed_until_evidence_changes(
     second = audit(workspace)
     assert case["case_id"] not in second.history.exceptions.get_column("case_id").to_list()
     assert second.history.counts["suppressed_cleared"] == 1
+    # Counted once: suppressed, not also 'resolved' (it is still in the data).
+    assert second.history.counts["resolved"] == 0
     third = audit(workspace)  # still unchanged: still suppressed
     assert third.history.counts["suppressed_cleared"] == 1
 

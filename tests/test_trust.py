@@ -1,0 +1,97 @@
+"""Trust: no silent defaults. Missing parameter entries, the audit date, baselines of trial runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from conftest import run, set_manifest
+
+
+def test_poverty_line_without_the_audit_year_stops_the_audit(runner, sample_ws: Path) -> None:
+    # The shipped and the sample's tables end at 2016: an audit dated 2021 must not quietly
+    # flag nobody under income_above_line (the lookup would be NULL, the comparison false).
+    manifest = set_manifest(sample_ws, as_of="2021-12-31")
+    result = run(runner, "audit", manifest, "-q")
+    assert result.exit_code == 2, result.output
+    assert "rule income_above_line: parameter $poverty_line has no entry" in result.output
+    assert "year(as_of) = 2021" in result.output
+    assert "rows)" in result.output
+    assert "parameters.poverty_line" in result.output  # the hint says where to add it
+    assert not (sample_ws / "out" / "exceptions.csv").exists()
+
+
+def test_exit_years_missing_from_the_table_are_named_with_counts(runner, sample_ws: Path) -> None:
+    data = yaml.safe_load((sample_ws / "linkaudit.yaml").read_text(encoding="utf-8"))
+    line = {k: v for k, v in data["parameters"]["poverty_line"].items() if int(k) != 2014}
+    manifest = set_manifest(sample_ws, parameters={**data["parameters"], "poverty_line": line})
+    result = run(runner, "audit", manifest, "-q")
+    assert result.exit_code == 2, result.output
+    assert "rule false_exit: parameter $poverty_line has no entry for exit_year = 2014" in (
+        result.output.replace("\n", " ")
+    )
+
+
+def test_a_rule_may_leave_rows_without_an_entry_unflagged(
+    runner, sample_ws: Path, tmp_path: Path
+) -> None:
+    shipped = Path(__file__).resolve().parents[1] / "rules" / "income_above_line.yaml"
+    rule = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    rule["lookup_missing"] = "not_flagged"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "income.yaml").write_text(yaml.safe_dump(rule, allow_unicode=True), "utf-8")
+    manifest = set_manifest(sample_ws, as_of="2021-12-31")
+    result = run(runner, "audit", manifest, "--rules", rules, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    counted = summary["rules"]["income_above_line"]
+    assert counted["persons"] == 0
+    (key, rows), *_ = counted["unflagged_missing_lookup"].items()
+    assert key == "$poverty_line[2021]" and rows > 0
+
+
+def test_an_audit_states_its_date(runner, sample_ws: Path) -> None:
+    manifest = set_manifest(sample_ws, as_of=None)
+    result = run(runner, "audit", manifest, "-q")
+    assert result.exit_code == 2
+    assert "as_of: the audit's reference date is not set" in result.output
+    assert "--as-of" in result.output
+    ok = run(runner, "audit", manifest, "--as-of", "2015-12-31", "--json", "-q")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["as_of"] == "2015-12-31"
+    bad = run(runner, "audit", manifest, "--as-of", "31.12.2015", "-q")
+    assert bad.exit_code == 2
+
+
+def test_a_trial_run_is_not_the_next_baseline(runner, sample_ws: Path) -> None:
+    manifest = sample_ws / "linkaudit.yaml"
+    assert run(runner, "audit", manifest, "-q").exit_code == 0
+    one_rule = Path(__file__).resolve().parents[1] / "rules" / "car_owner.yaml"
+    trial = run(runner, "audit", manifest, "--rules", one_rule, "-q")
+    assert trial.exit_code == 0, trial.output
+    # The next full run compares with the last full run, not with the one-rule trial.
+    nightly = run(runner, "audit", manifest, "--fail-on", "new", "--json", "-q")
+    assert nightly.exit_code == 0, nightly.output
+    cases = json.loads(nightly.output)["cases"]
+    assert cases["new"] == 0 and cases["resolved"] == 0 and cases["persisting"] > 0
+
+
+def test_no_record_leaves_no_history(runner, sample_ws: Path) -> None:
+    manifest = sample_ws / "linkaudit.yaml"
+    result = run(runner, "audit", manifest, "--no-record", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["recorded"] is False
+    assert (sample_ws / "out" / "exceptions.csv").is_file()
+    con = duckdb.connect(str(sample_ws / "linkaudit.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM run_cases").fetchone() == (0,)
+    finally:
+        con.close()
+    # So the first recorded run still reports every case as new.
+    first = run(runner, "audit", manifest, "--json", "-q")
+    assert json.loads(first.output)["cases"]["persisting"] == 0
