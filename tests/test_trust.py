@@ -95,3 +95,32 @@ def test_no_record_leaves_no_history(runner, sample_ws: Path) -> None:
     # So the first recorded run still reports every case as new.
     first = run(runner, "audit", manifest, "--json", "-q")
     assert json.loads(first.output)["cases"]["persisting"] == 0
+
+
+def test_a_file_rewritten_while_it_is_read_stops_the_run(
+    runner, sample_ws: Path, monkeypatch
+) -> None:
+    from linkaudit.ingest import readers
+
+    vehicles = sample_ws / "data" / "vehicles.csv"
+    original = readers._read_delimited
+
+    def read_then_rewrite(path, reg, separator):  # type: ignore[no-untyped-def]
+        result = original(path, reg, separator)
+        if path == vehicles:  # the department's export job rewrites the dump mid-run
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        return result
+
+    monkeypatch.setattr(readers, "_read_delimited", read_then_rewrite)
+    result = run(runner, "audit", sample_ws / "linkaudit.yaml", "-q")
+    assert result.exit_code == 2, result.output
+    assert "vehicles.csv: the file changed while it was being read" in result.output
+    con = duckdb.connect(str(sample_ws / "linkaudit.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+        assert con.execute(
+            "SELECT count(*) FROM load_log WHERE registry = 'vehicles'"
+        ).fetchone() == (0,)
+    finally:
+        con.close()

@@ -244,8 +244,17 @@ def _bad_json_line(numbered: list[tuple[int, str]]) -> str:
     return ""
 
 
+def _fingerprint(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def read_registry(reg: RegistryConfig) -> ReadResult:
-    """Read one registry's file. Raises InputFileError with file and row on bad input."""
+    """Read one registry's file. Raises InputFileError with file and row on bad input.
+
+    The file must be the same before and after the read (identity, size, times, and the
+    checksum of what was read against the file's checksum afterwards): a dump being rewritten
+    while it is read would otherwise load half of it without a word."""
     path = reg.path
     if not path.exists():
         raise InputFileError(
@@ -254,6 +263,23 @@ def read_registry(reg: RegistryConfig) -> ReadResult:
         )
     if path.is_dir():
         raise InputFileError(f"{path}: is a folder, not a file (registries.{reg.name}.path)")
+    before = _fingerprint(path)
+    result = _read_format(path, reg)
+    if _fingerprint(path) != before or file_checksum(path) != result.checksum:
+        raise InputFileError(
+            f"{path}: the file changed while it was being read (registries.{reg.name})",
+            hint="wait until the department's export has finished writing, then run again; "
+            "nothing was loaded from it",
+        )
+    if result.frame.height == 0:
+        raise InputFileError(
+            f"{path}: the file has a header but no data rows",
+            hint="check the export, or remove this registry from the manifest",
+        )
+    return result
+
+
+def _read_format(path: Path, reg: RegistryConfig) -> ReadResult:
     fmt = reg.resolved_format
     if fmt == "csv":
         result = _read_delimited(path, reg, reg.delimiter or ",")
@@ -267,11 +293,6 @@ def read_registry(reg: RegistryConfig) -> ReadResult:
         result = _read_jsonl(path, reg)
     else:  # config validation rejects this earlier
         raise InputFileError(f"{path}: unsupported format {fmt!r}")
-    if result.frame.height == 0:
-        raise InputFileError(
-            f"{path}: the file has a header but no data rows",
-            hint="check the export, or remove this registry from the manifest",
-        )
     return result
 
 
