@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class LinkauditError(Exception):
     """Base error: a message saying what and where, and a hint saying how to fix it."""
@@ -48,3 +50,27 @@ class RuleError(LinkauditError):
 
 class WorkspaceError(LinkauditError):
     """The workspace database is missing a step's results (e.g. link before load)."""
+
+
+class EnvironmentFault(LinkauditError):
+    """The machine, not the data: a folder not writable, a full or read-only disk."""
+
+
+#: OS errors that are the user's to fix, with what they mean and how to fix them.
+ENVIRONMENT_ERRNOS = {
+    errno.EACCES: ("permission denied", "make it writable (and readable) for this user"),
+    errno.EPERM: ("operation not permitted", "make it writable for this user"),
+    errno.ENOSPC: ("the disk is full", "free some space, then run again"),
+    errno.EDQUOT: ("the disk quota is exhausted", "free some space, then run again"),
+    errno.EROFS: ("the file system is read-only", "choose a folder on a writable disk"),
+    errno.EIO: ("input/output error", "check the disk"),
+}
+
+
+def environment_error(exc: OSError, doing: str) -> EnvironmentFault:
+    """An OSError said plainly: what we were doing, the cause, the path, the fix."""
+    cause, fix = ENVIRONMENT_ERRNOS.get(
+        exc.errno or 0, (exc.strerror or type(exc).__name__, "check the path and its folder")
+    )
+    where = f" ({exc.filename})" if exc.filename else ""
+    return EnvironmentFault(f"{doing}: {cause}{where}", hint=fix)

@@ -23,6 +23,7 @@ import polars as pl
 
 from linkaudit.config import Manifest
 from linkaudit.errors import InputFileError, LinkauditError, WorkspaceError
+from linkaudit.faults import fault_point
 from linkaudit.ingest.readers import read_small_csv
 from linkaudit.store import Workspace
 
@@ -315,7 +316,23 @@ def record_run(
     summary: dict[str, Any],
     outcome: HistoryOutcome,
 ) -> None:
+    """Record a run and its cases in one transaction: a run is in the history whole or not at
+    all (a run without its cases would make every case 'new' the next night)."""
     ensure_history(ws)
+    with ws.transaction():
+        _insert_run(ws, run_id, started_at, manifest, summary, outcome)
+        fault_point("record_half")
+        _insert_cases(ws, run_id, outcome)
+
+
+def _insert_run(
+    ws: Workspace,
+    run_id: str,
+    started_at: dt.datetime,
+    manifest: Manifest,
+    summary: dict[str, Any],
+    outcome: HistoryOutcome,
+) -> None:
     ws.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -330,6 +347,9 @@ def record_run(
             json.dumps(outcome.counts, sort_keys=True),
         ],
     )
+
+
+def _insert_cases(ws: Workspace, run_id: str, outcome: HistoryOutcome) -> None:
     cols = [
         "case_id",
         "rule_id",

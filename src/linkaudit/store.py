@@ -9,7 +9,9 @@ Table layout:
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,17 @@ class Workspace:
                 pass
 
     # -- execution -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All statements inside commit together or not at all (a kill leaves the before)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         """Run a statement to completion (DuckDB wants each result finished before the next)."""
         self.con.execute(sql, params or []).fetchall()

@@ -18,6 +18,7 @@ from linkaudit.audit.catalogue import shipped_rules_dir
 from linkaudit.audit.engine import RuleResult, RulesReport, check_rules, run_rules
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.config import Manifest
+from linkaudit.faults import fault_point
 from linkaudit.history import (
     HistoryOutcome,
     apply_history,
@@ -35,6 +36,7 @@ from linkaudit.report.outputs import (
     write_json,
     write_xlsx,
 )
+from linkaudit.report.publish import OutputSet
 from linkaudit.store import Workspace
 
 Progress = Callable[[str, str, int, int], None]
@@ -100,15 +102,15 @@ def run_audit(
     timings: dict[str, float] = {}
     with Workspace(manifest.database) as ws:
         ensure_history(ws)
-        baseline_run = (
-            resolve_run(ws, baseline, ruleset=ruleset_hash(rules)) if baseline else None
-        )
+        baseline_run = resolve_run(ws, baseline, ruleset=ruleset_hash(rules)) if baseline else None
         t = time.perf_counter()
         load_report = load_workspace(manifest, progress=progress, ws=ws, force=force)
         timings["load"] = time.perf_counter() - t
+        fault_point("loaded")
         t = time.perf_counter()
         link_report = link_workspace(manifest, progress=progress, ws=ws, force=force)
         timings["link"] = time.perf_counter() - t
+        fault_point("linked")
         t = time.perf_counter()
         if progress:
             progress("", "applying rules", 0, 1)
@@ -117,13 +119,17 @@ def run_audit(
         state = _rules_state(ws, manifest, rules)
         cached = None if force else _cached_findings(ws, state)
         if cached is None:
+            # Any findings cache left is stale from here on, even if this run is killed.
+            ws.execute("DROP TABLE IF EXISTS findings_state")
             rules_report = run_rules(ws, manifest, rules)
+            fault_point("rules_half")
             exceptions = build_exceptions(ws, manifest, rules, run_id)
             _store_findings_state(ws, state, rules_report, exceptions)
         else:
             rules_report, exceptions = cached
             exceptions = exceptions.with_columns(pl.lit(run_id).alias("run_id"))
         timings["rules"] = time.perf_counter() - t
+        fault_point("rules")
         t = time.perf_counter()
         if progress:
             progress("", "writing outputs", 0, 1)
@@ -137,36 +143,45 @@ def run_audit(
             'ORDER BY registry, "row", "column"'
         )
         out = manifest.output
-        out.mkdir(parents=True, exist_ok=True)
         summary_rows = [r.as_dict() for r in rules_report.results]
         reported = history.exceptions.select(EXCEPTION_COLUMNS)
-        write_csv(reported, out / "exceptions.csv")
-        write_csv(links, out / "links.csv")
-        changes = {k: history.counts[k] for k in ("new", "persisting", "reopened", "resolved")}
-        write_xlsx(
-            reported,
-            rules,
-            summary_rows,
-            quarantine,
-            out / "exceptions.xlsx",
-            changes=changes if baseline_run else None,
-        )
-        timings["outputs"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - started
-        summary = _summary(
-            run_id, now, manifest, rules, rules_report, load_report, link_report, timings
-        )
-        summary["baseline_run"] = baseline_run
-        summary["cases"] = history.counts
-        summary["resolved_cases"] = history.resolved.get_column("case_id").to_list()
-        summary["reused"] = {
-            "loads": [r.registry for r in load_report.registries if r.skipped],
-            "links": link_report.reused,
-        }
-        write_json(summary, out / "summary.json")
-        summary["recorded"] = record
-        if record:
-            record_run(ws, run_id, now, manifest, summary, history)
+        outputs = OutputSet(out, run_id)
+        try:
+            write_csv(reported, outputs.path("exceptions.csv"))
+            fault_point("outputs_half")
+            write_csv(links, outputs.path("links.csv"))
+            changes = {k: history.counts[k] for k in ("new", "persisting", "reopened", "resolved")}
+            write_xlsx(
+                reported,
+                rules,
+                summary_rows,
+                quarantine,
+                outputs.path("exceptions.xlsx"),
+                changes=changes if baseline_run else None,
+            )
+            timings["outputs"] = time.perf_counter() - t
+            timings["total"] = time.perf_counter() - started
+            summary = _summary(
+                run_id, now, manifest, rules, rules_report, load_report, link_report, timings
+            )
+            summary["baseline_run"] = baseline_run
+            summary["cases"] = history.counts
+            summary["resolved_cases"] = history.resolved.get_column("case_id").to_list()
+            summary["reused"] = {
+                "loads": [r.registry for r in load_report.registries if r.skipped],
+                "links": link_report.reused,
+            }
+            summary["recorded"] = record
+            write_json(summary, outputs.path("summary.json"))
+            fault_point("outputs_staged")
+            # Recorded first, published after: a run whose outputs are out/ is in the history.
+            if record:
+                record_run(ws, run_id, now, manifest, summary, history)
+            fault_point("recorded")
+            outputs.publish()
+            fault_point("published")
+        finally:
+            outputs.discard()
     return AuditResult(
         run_id=run_id,
         summary=summary,
@@ -214,11 +229,13 @@ def _store_findings_state(
         "ineligible_distinct_cross_department": report.ineligible_distinct_cross_department,
         "ineligible_distinct": report.ineligible_distinct,
     }
-    ws.write_table("findings_exceptions", exceptions)
-    ws.execute("CREATE OR REPLACE TABLE findings_state (state VARCHAR, report VARCHAR)")
-    ws.execute(
-        "INSERT INTO findings_state VALUES (?, ?)", [state, json.dumps(data, ensure_ascii=False)]
-    )
+    with ws.transaction():
+        ws.write_table("findings_exceptions", exceptions)
+        ws.execute("CREATE OR REPLACE TABLE findings_state (state VARCHAR, report VARCHAR)")
+        ws.execute(
+            "INSERT INTO findings_state VALUES (?, ?)",
+            [state, json.dumps(data, ensure_ascii=False)],
+        )
 
 
 def _summary(

@@ -166,12 +166,16 @@ def link_workspace(
             row = ws.fetchone("SELECT inputs_hash, report FROM link_state")
             if row and row[0] == inputs:
                 return LinkReport.from_dict(json.loads(row[1]), reused=True)
+        # The links are rebuilt table by table: until the new state is written, no state may
+        # vouch for them (a run killed half-way must not leave half the links 'reusable').
+        ws.execute("DROP TABLE IF EXISTS link_state")
         report = _link(ws, manifest, progress)
-        ws.execute("CREATE OR REPLACE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
-        ws.execute(
-            "INSERT INTO link_state VALUES (?, ?)",
-            [inputs, json.dumps(report.as_dict(), ensure_ascii=False, default=str)],
-        )
+        with ws.transaction():
+            ws.execute("CREATE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
+            ws.execute(
+                "INSERT INTO link_state VALUES (?, ?)",
+                [inputs, json.dumps(report.as_dict(), ensure_ascii=False, default=str)],
+            )
         return report
     finally:
         if own:
