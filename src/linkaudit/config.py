@@ -191,7 +191,9 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
 
     root = path.parent
     manifest.database = (root / manifest.database).resolve()
-    manifest.output = (root / manifest.output).resolve()
+    # Not resolved through a symlink: `out` is a link to the published set (report.publish).
+    output = root / manifest.output
+    manifest.output = output.parent.resolve() / output.name
     manifest.rules = [(root / p).resolve() for p in manifest.rules]
     if manifest.exemptions_file is not None:
         manifest.exemptions_file = (root / manifest.exemptions_file).resolve()

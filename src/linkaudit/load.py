@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from linkaudit.config import Manifest, RegistryConfig
+from linkaudit.faults import fault_point
 from linkaudit.ingest.canonical import ID_STATUSES, canonicalize
 from linkaudit.ingest.readers import ROW, file_checksum, read_registry
 from linkaudit.store import Workspace, table_name
@@ -187,6 +188,7 @@ def load_workspace(
                 progress(reg.name, "loading", i, len(regs))
             previous = None if force else unchanged_load(ws, reg)
             report.registries.append(previous or load_registry(ws, reg))
+            fault_point("load_half")
         if progress:
             progress("", "done", len(regs), len(regs))
     finally:

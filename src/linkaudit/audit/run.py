@@ -36,7 +36,7 @@ from linkaudit.report.outputs import (
     write_json,
     write_xlsx,
 )
-from linkaudit.report.publish import OutputSet
+from linkaudit.report.publish import OutputSet, check_output
 from linkaudit.store import Workspace
 
 Progress = Callable[[str, str, int, int], None]
@@ -94,6 +94,7 @@ def run_audit(
     trial run: outputs are written, the run history is left as it was."""
     started = time.perf_counter()
     manifest.require_as_of()
+    check_output(manifest.output)  # before any work: an output folder we may not replace
     rules = load_manifest_rules(manifest, rules_override)
     exemptions = load_exemptions(manifest)
     now = dt.datetime.now(dt.UTC)

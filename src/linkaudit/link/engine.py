@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
+from linkaudit.faults import fault_point
 from linkaudit.errors import WorkspaceError
 from linkaudit.link.blocking import (
     DEFAULT_PASSES,
@@ -170,6 +171,7 @@ def link_workspace(
         # vouch for them (a run killed half-way must not leave half the links 'reusable').
         ws.execute("DROP TABLE IF EXISTS link_state")
         report = _link(ws, manifest, progress)
+        fault_point("link_half")
         with ws.transaction():
             ws.execute("CREATE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
             ws.execute(

@@ -56,7 +56,7 @@ class OutputSet:
         self.final = self.root / run_id
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            _check_output(output)
+            check_output(output)
             self.staging = Path(
                 tempfile.mkdtemp(prefix=f"{run_id}.", suffix=_PARTIAL, dir=self.root)
             )
@@ -109,7 +109,7 @@ def clean_sets(output: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _check_output(output: Path) -> None:
+def check_output(output: Path) -> None:
     """A real `out/` folder may be moved into the sets only if it holds nothing but ours."""
     if output.is_symlink() or not output.exists():
         return
