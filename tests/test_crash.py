@@ -44,8 +44,12 @@ def _audit(root: Path, tmpdir: Path, *args: str, fault: str | None = None):  # t
 def _history(root: Path) -> tuple[dict[str, dict], dict[str, int]]:
     con = duckdb.connect(str(root / "linkaudit.duckdb"), read_only=True)
     try:
-        runs = {r: json.loads(c) for r, c in con.execute("SELECT run_id, counts FROM runs").fetchall()}
-        cases = dict(con.execute("SELECT run_id, count(*) FROM run_cases GROUP BY run_id").fetchall())
+        runs = {
+            r: json.loads(c) for r, c in con.execute("SELECT run_id, counts FROM runs").fetchall()
+        }
+        cases = dict(
+            con.execute("SELECT run_id, count(*) FROM run_cases GROUP BY run_id").fetchall()
+        )
     finally:
         con.close()
     return runs, cases
@@ -96,9 +100,10 @@ def test_kill_at_every_stage_boundary(sample_ws: Path, tmp_path: Path) -> None:
     assert last.returncode == 0, last.stderr
     summary = json.loads(last.stdout)
     assert summary["rules"] == clean["rules"]
-    assert summary["ineligible_distinct_cross_department"] == clean[
-        "ineligible_distinct_cross_department"
-    ]
+    assert (
+        summary["ineligible_distinct_cross_department"]
+        == clean["ineligible_distinct_cross_department"]
+    )
     assert summary["cases"]["new"] == 0 and summary["cases"]["resolved"] == 0
     _assert_consistent(sample_ws)
     sets = sample_ws / ".out.sets"

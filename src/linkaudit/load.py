@@ -116,7 +116,7 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
         )
         ws.execute("COMMIT")
     except BaseException:
-        ws.execute("ROLLBACK")
+        ws.rollback()
         raise
     return RegistryLoad(
         registry=reg.name,

@@ -18,7 +18,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from linkaudit.errors import WorkspaceError
+from linkaudit.errors import (
+    LinkauditError,
+    WorkspaceError,
+    environment_error,
+    environment_fault,
+)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -41,6 +46,26 @@ def quote_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _open_error(path: Path, exc: duckdb.Error) -> LinkauditError:
+    """Why the workspace would not open, with the fix for that cause (a lock is not the
+    only one)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lower = first.lower()
+    if "could not set lock" in lower or "conflicting lock" in lower:
+        return WorkspaceError(
+            f"{path}: the workspace database is in use ({first})",
+            hint="another linkaudit run (or a DuckDB session) has it open: wait for it to "
+            "finish, or set `database:` to another file",
+        )
+    fault = environment_fault(exc, str(path))
+    if fault is not None:
+        return fault
+    return WorkspaceError(
+        f"{path}: cannot open the workspace database ({first})",
+        hint="check that the file is a linkaudit workspace (a DuckDB database)",
+    )
+
+
 def table_name(prefix: str, registry: str) -> str:
     if not _IDENT.match(registry):
         raise ValueError(f"registry name {registry!r} is not an identifier")
@@ -58,15 +83,14 @@ class Workspace:
                 f"{self.path}: workspace database not found",
                 hint="run `linkaudit load MANIFEST` (or `audit`) first",
             )
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WorkspaceError(
-                f"{self.path}: cannot open the workspace database ({str(exc).splitlines()[0]})",
-                hint="is another linkaudit run using it? set `database:` to another file",
-            ) from None
+        except OSError as exc:
+            raise environment_error(exc, f"{self.path}: cannot create the workspace") from None
+        except duckdb.Error as exc:
+            raise _open_error(self.path, exc) from None
         # Progress is ours to show; DuckDB's own bar would garble logs.
         self.con.execute("SET enable_progress_bar = false").fetchall()
         self._ensure_meta()
@@ -97,9 +121,15 @@ class Workspace:
         try:
             yield
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.rollback()
             raise
         self.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the open transaction; DuckDB may have ended it already (a failed write on
+        a full disk aborts it), and that must not hide the error that caused it."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
 
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         """Run a statement to completion (DuckDB wants each result finished before the next)."""

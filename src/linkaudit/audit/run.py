@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import xlsxwriter.exceptions
 
 from linkaudit.audit.catalogue import shipped_rules_dir
 from linkaudit.audit.engine import RuleResult, RulesReport, check_rules, run_rules
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.config import Manifest
+from linkaudit.errors import environment_fault
 from linkaudit.faults import fault_point
 from linkaudit.history import (
     HistoryOutcome,
@@ -181,6 +183,11 @@ def run_audit(
             fault_point("recorded")
             outputs.publish()
             fault_point("published")
+        except (OSError, xlsxwriter.exceptions.XlsxWriterException) as exc:
+            fault = environment_fault(exc, doing=f"cannot write the outputs under {out}")
+            if fault is None:
+                raise
+            raise fault from None
         finally:
             outputs.discard()
     return AuditResult(

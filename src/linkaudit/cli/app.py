@@ -11,7 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from linkaudit.cli.console import err_console
-from linkaudit.errors import LinkauditError
+from linkaudit.errors import LinkauditError, environment_fault
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -39,6 +39,12 @@ class _Group(TyperGroup):
                 raise
             if _debug(ctx):
                 raise
+            fault = environment_fault(exc)
+            if fault is not None:  # the disk or the workspace file, not a bug: exit 2
+                err_console.print(f"[bold red]error:[/] {escape(fault.message)}", highlight=False)
+                if fault.hint:
+                    err_console.print(f"[yellow]hint:[/] {escape(fault.hint)}", highlight=False)
+                raise SystemExit(fault.exit_code) from None
             err_console.print(
                 f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
                 highlight=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +17,7 @@ from linkaudit.audit.explain import explain as explain_key
 from linkaudit.audit.rules import load_rules
 from linkaudit.audit.run import AuditResult, rule_paths, run_audit
 from linkaudit.cli.app import app
-from linkaudit.cli.console import console, err_console
+from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
@@ -93,7 +92,7 @@ def audit(
             record=not no_record,
         )
     if json_out:
-        console.print_json(json.dumps(result.summary, ensure_ascii=False, default=str))
+        print_json(result.summary)
     else:
         render_audit(result)
     if result.fails(fail_on.value):
@@ -202,7 +201,7 @@ def explain(
     with Workspace(config.database, read_only=True) as ws:
         data = explain_key(ws, config, key, unmask=unmask)
     if json_out:
-        console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+        print_json(data)
         return
     people = ", ".join(
         f"{p['person_key']} {p['name']} {p['id_number'] or ''}" for p in data["persons"]

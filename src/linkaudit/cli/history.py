@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 
 from linkaudit.cli.app import app
-from linkaudit.cli.console import console
+from linkaudit.cli.console import console, print_json
 from linkaudit.cli.options import JsonOpt
 from linkaudit.config import load_manifest
 from linkaudit.history import Diff, diff_files, diff_workspace
@@ -43,18 +42,15 @@ def diff(
     else:
         result = diff_files(Path(old), Path(new))
     if json_out:
-        console.print_json(
-            json.dumps(
-                {
-                    "old": result.old,
-                    "new": result.new,
-                    "counts": result.counts(),
-                    "by_rule": result.by_rule().to_dicts(),
-                    "new_cases": result.new_cases.get_column("case_id").to_list(),
-                    "resolved_cases": result.resolved.get_column("case_id").to_list(),
-                },
-                ensure_ascii=False,
-            )
+        print_json(
+            {
+                "old": result.old,
+                "new": result.new,
+                "counts": result.counts(),
+                "by_rule": result.by_rule().to_dicts(),
+                "new_cases": result.new_cases.get_column("case_id").to_list(),
+                "resolved_cases": result.resolved.get_column("case_id").to_list(),
+            }
         )
         return
     render_diff(result)
@@ -111,7 +107,7 @@ def verify_status(
     with Workspace(config.database, read_only=True) as ws:
         frame = verification_status(ws)
     if json_out:
-        console.print_json(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str))
+        print_json(frame.to_dicts())
         return
     table = Table(title="Verification status (latest run)", title_justify="left")
     for col in frame.columns:

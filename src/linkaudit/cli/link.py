@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from linkaudit.cli.app import app
-from linkaudit.cli.console import console, err_console
+from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
@@ -30,7 +29,7 @@ def link(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = Fal
     with step_progress("link", quiet or json_out) as progress:
         report = link_workspace(config, progress=progress)  # type: ignore[arg-type]
     if json_out:
-        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+        print_json(report.as_dict())
         return
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -105,7 +104,7 @@ def evaluate(
     config = load_manifest(manifest)
     report = evaluate_links(config, truth, worst=worst)
     if json_out:
-        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+        print_json(report.as_dict())
         return
     render_evaluation(report)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from rich.markup import escape
 from rich.table import Table
 
 from linkaudit.cli.app import app
-from linkaudit.cli.console import console
+from linkaudit.cli.console import console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
@@ -25,7 +23,7 @@ def load(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = Fal
     with step_progress("load", quiet or json_out) as progress:
         report = load_workspace(config, progress=progress)  # type: ignore[arg-type]
     if json_out:
-        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+        print_json(report.as_dict())
         return
     console.print(render_load(report))
 

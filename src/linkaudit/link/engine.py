@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 
 from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
-from linkaudit.faults import fault_point
 from linkaudit.errors import WorkspaceError
+from linkaudit.faults import fault_point
 from linkaudit.link.blocking import (
     DEFAULT_PASSES,
     BlockingPass,
