@@ -79,3 +79,34 @@ def test_version(runner) -> None:
 def test_unknown_command_is_usage_error(runner) -> None:
     result = run(runner, "frobnicate")
     assert result.exit_code == 2
+
+
+def test_every_command_finds_the_manifest_in_a_folder_or_here(
+    runner, sample_ws: Path, monkeypatch
+) -> None:
+    assert run(runner, "audit", sample_ws, "-q").exit_code == 0  # a folder, not IsADirectoryError
+    monkeypatch.chdir(sample_ws)
+    assert run(runner, "load", "-q").exit_code == 0  # nothing: ./linkaudit.yaml
+    explained = run(runner, "explain", "P00000012")
+    assert explained.exit_code == 0, explained.output
+    assert "explain P00000012" in explained.output
+    assert run(runner, "explain", ".", "P00000012").exit_code == 0
+    assert run(runner, "verify", "status", "-m", ".").exit_code == 0
+    monkeypatch.chdir(sample_ws / "data")
+    missing = run(runner, "audit", "-q")
+    assert missing.exit_code == 2
+    assert "no linkaudit.yaml in" in missing.output
+
+
+def test_sample_refuses_to_overwrite_a_folder(runner, tmp_path: Path) -> None:
+    out = tmp_path / "county"
+    out.mkdir()
+    mine = out / "linkaudit.yaml"
+    mine.write_text("# my own manifest\n", encoding="utf-8")
+    result = run(runner, "sample", "mashan", "--out", out, "--scale", "0.02")
+    assert result.exit_code == 2
+    assert "the folder is not empty" in result.output and "--force" in result.output
+    assert mine.read_text(encoding="utf-8") == "# my own manifest\n"
+    forced = run(runner, "sample", "mashan", "--out", out, "--scale", "0.02", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert mine.read_text(encoding="utf-8") != "# my own manifest\n"

@@ -256,13 +256,32 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
     return manifest
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Read and validate a manifest file."""
-    path = Path(path).resolve()
+MANIFEST_NAME = "linkaudit.yaml"
+
+
+def manifest_path(path: str | Path | None) -> Path:
+    """The manifest a command means: a file, a folder holding linkaudit.yaml, or None for
+    ./linkaudit.yaml."""
+    target = Path(path) if path is not None else Path.cwd()
+    if target.is_dir():
+        target = target / MANIFEST_NAME
+    return target.resolve()
+
+
+def load_manifest(path: str | Path | None = None) -> Manifest:
+    """Read and validate a manifest: a file, a folder holding linkaudit.yaml, or None for
+    ./linkaudit.yaml."""
+    given = path
+    path = manifest_path(path)
     if not path.exists():
-        raise ManifestError(
-            str(path), ["file not found"], hint="pass the path to your linkaudit.yaml"
+        folder = path.parent
+        hint = f"pass the path to your {MANIFEST_NAME}, or the folder that holds it"
+        what = (
+            "file not found"
+            if given is not None and not Path(given).is_dir()
+            else (f"no {MANIFEST_NAME} in {folder}")
         )
+        raise ManifestError(str(path), [what], hint=hint)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

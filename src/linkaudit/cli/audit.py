@@ -37,7 +37,7 @@ class FailOn(StrEnum):
 
 @app.command()
 def audit(
-    manifest: ManifestArg,
+    manifest: ManifestArg = None,
     rules: RulesOpt = None,
     baseline: Annotated[
         str,
@@ -191,12 +191,22 @@ def rules_check(
 
 @app.command()
 def explain(
-    manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="A person key or household key of the register.")],
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            help="[MANIFEST] KEY: the manifest (or its folder; default ./linkaudit.yaml) and a "
+            "person key or household key of the register.",
+            show_default=False,
+            metavar="[MANIFEST] KEY",
+        ),
+    ],
     unmask: Annotated[bool, typer.Option("--unmask", help="Show full ID numbers.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Why a registrant or household was flagged: rules, evidence records, link weights."""
+    if len(args) > 2:
+        raise typer.BadParameter("give at most a manifest and a key", param_hint="ARGS")
+    manifest, key = (None, args[0]) if len(args) == 1 else (Path(args[0]), args[1])
     config = load_manifest(manifest)
     with Workspace(config.database, read_only=True) as ws:
         data = explain_key(ws, config, key, unmask=unmask)

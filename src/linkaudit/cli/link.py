@@ -19,7 +19,7 @@ from linkaudit.link.engine import LinkReport, link_workspace
 
 
 @app.command()
-def link(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def link(manifest: ManifestArg = None, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Link every department registry's records to beneficiaries (run `load` first).
 
     Prints links per registry, decision counts, blocking passes, the model and the distribution
@@ -95,8 +95,8 @@ TruthOpt = Annotated[
 
 @app.command()
 def evaluate(
-    manifest: ManifestArg,
     truth: TruthOpt,
+    manifest: ManifestArg = None,
     worst: Annotated[int, typer.Option(help="How many of the worst errors to list.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:

@@ -14,7 +14,7 @@ from linkaudit.load import LoadReport, load_workspace
 
 
 @app.command()
-def load(manifest: ManifestArg, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def load(manifest: ManifestArg = None, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Load every registry of MANIFEST into the workspace database, normalised and checked.
 
     Prints per registry the rows read, loaded and quarantined and the ID status counts.

@@ -26,6 +26,9 @@ def mashan(
     seed: Annotated[
         int, typer.Option(help="Random seed; the same seed and scale give identical files.")
     ] = 20151231,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a folder that is not empty.")
+    ] = False,
 ) -> None:
     """The synthetic Mashan county (450124): department files, a manifest and truth/."""
     from linkaudit.sample.mashan import generate
@@ -37,6 +40,12 @@ def mashan(
         )
     if out.exists() and not out.is_dir():
         raise LinkauditError(f"--out {out}: is a file; name a folder for the scenario")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise LinkauditError(
+            f"--out {out}: the folder is not empty; the scenario would overwrite its "
+            "linkaudit.yaml and data files",
+            hint="name a new folder, or add --force to overwrite",
+        )
     started = time.perf_counter()
     try:
         summary = generate(out, scale=scale, seed=seed)
