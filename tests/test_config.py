@@ -275,3 +275,17 @@ def test_every_registered_comparator_is_one_entry() -> None:
             spec["field"] = "name"
         comparison = build(spec)
         assert comparison.levels and comparison.level_sql().startswith("CASE WHEN")
+
+
+def test_blocking_keys_are_checked_against_their_function(tmp_path: Path) -> None:
+    blocking = [["year(name)"], ["left(name, 1, 2)"], ["lower(name)"], ["substr(nofield, 1, 2)"]]
+    path = write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}, linkage={"blocking": blocking})
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert info.value.problems == [
+        "linkage.blocking.1: blocking key 'left(name, 1, 2)': wrong number of arguments; use a "
+        "column name, year(col), substr(col, a, b) or left(col, n)",
+        "linkage.blocking.2: blocking key 'lower(name)': lower() is not allowed; use a column "
+        "name, year(col), substr(col, a, b) or left(col, n)",
+        "linkage.blocking.3: substr(nofield, 1, 2) is not a field of the beneficiaries registry",
+    ]
