@@ -161,7 +161,9 @@ def _error_message(err: Any) -> tuple[str, str]:
     loc, msg = _loc(err["loc"]), err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling against the README's manifest reference)"
-    elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+    elif err["type"] in ("union_tag_invalid", "union_tag_not_found") and loc.startswith(
+        "linkage.comparisons."
+    ):
         tag = err.get("ctx", {}).get("tag")
         loc += ".comparator"
         msg = (f"{tag!r} is not one of " if tag is not None else "missing; name one of ") + (
