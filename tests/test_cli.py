@@ -53,10 +53,11 @@ def test_readme_first_two_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
     commands = [line for line in blocks[0].splitlines() if line and not line.startswith("#")]
-    assert commands[0].startswith("pip install . && linkaudit")
-    assert commands[1] == "pip install '.[test]' && pytest"
-    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert commands[1] in ci
+    assert commands[0].startswith("pip install -c constraints.txt . && linkaudit")
+    assert commands[1] == "pip install -c constraints.txt '.[test]' && pytest"
+    # CI runs exactly the README's test command, as the line after its marker comment.
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci[ci.index("# The README's test command, exactly:") + 1] == commands[1]
 
 
 def test_every_package_is_listed_in_pyproject() -> None:

@@ -89,3 +89,203 @@ def test_linkage_fields_must_exist(tmp_path: Path) -> None:
     text = "\n".join(info.value.problems)
     assert "linkage.blocking.0: nofield is not a field" in text
     assert "linkage.comparisons.0.field: 'nofield' is not a field" in text
+
+
+# -- linkage.comparisons: typed per comparator -----------------------------------------------
+
+NAME_CMP = {"field": "name", "comparator": "chinese_name"}
+
+
+def _linkage_problems_of(tmp_path: Path, comparisons: list) -> list[str]:
+    path = write_manifest(
+        tmp_path, {"poverty": dict(POVERTY_REG)}, linkage={"comparisons": comparisons}
+    )
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("comparisons", "expected"),
+    [
+        # A misspelt key used to be ignored (the default thresholds ran instead).
+        (
+            [NAME_CMP, {"field": "exit_year", "comparator": "string", "threshold": [0.9]}],
+            "linkage.comparisons.1.threshold: unknown key",
+        ),
+        # A key another comparator has is unknown to this one.
+        (
+            [{"comparator": "citizen_id", "field": "id_number"}],
+            "linkage.comparisons.0.field: unknown key",
+        ),
+        (
+            [{"field": "exit_year", "comparator": "string", "tf": "maybe"}],
+            "linkage.comparisons.0.tf: Input should be a valid boolean",
+        ),
+        (
+            [{"field": "exit_year", "comparator": "string", "thresholds": "high"}],
+            "linkage.comparisons.0.thresholds: Input should be a valid tuple",
+        ),
+        (
+            [{"field": "exit_year", "comparator": "string", "thresholds": [0.8, 0.92]}],
+            "linkage.comparisons.0.thresholds: Value error, thresholds must be strictly decreasing",
+        ),
+        (
+            [{"field": "exit_year", "comparator": "string", "thresholds": [1.5]}],
+            "linkage.comparisons.0.thresholds.0: Input should be less than or equal to 1",
+        ),
+        (
+            [{"field": "exit_year", "comparator": "edit_distance", "distances": [1.5]}],
+            "linkage.comparisons.0.distances.0: Input should be a valid integer",
+        ),
+        (
+            [{"field": "exit_year", "comparator": "edit_distance", "distances": [2, 1]}],
+            "linkage.comparisons.0.distances: Value error, distances must be strictly increasing",
+        ),
+        ([{"comparator": "string"}], "linkage.comparisons.0.field: Field required"),
+        (
+            [{"field": "name", "comparator": "fuzzy"}],
+            "linkage.comparisons.0.comparator: 'fuzzy' is not one of citizen_id, chinese_name, "
+            "string, exact, edit_distance, date, residence",
+        ),
+        ([{"field": "name"}], "linkage.comparisons.0.comparator: missing; name one of citizen_id"),
+        (["name"], "linkage.comparisons.0: Input should be a valid dictionary"),
+        (
+            [{"field": "name x", "comparator": "exact"}],
+            "linkage.comparisons.0.field: String should match pattern",
+        ),
+    ],
+)
+def test_comparison_settings_are_typed(tmp_path: Path, comparisons: list, expected: str) -> None:
+    problems = _linkage_problems_of(tmp_path, comparisons)
+    assert any(p.startswith(expected) for p in problems), problems
+    assert len(problems) == 1, problems
+
+
+def test_a_pinyin_column_that_does_not_exist_is_rejected(tmp_path: Path) -> None:
+    # It used to pass, and the homophone and pinyin-similar levels never held.
+    problems = _linkage_problems_of(tmp_path, [{**NAME_CMP, "pinyin": "nope"}])
+    assert problems == [
+        "linkage.comparisons.0.pinyin: 'nope' is not a field of the beneficiaries registry "
+        "(address, birth_date, exit_year, household, id_birth_date, id_number, id_region, "
+        "id_status, id_suspect, id_usable, income_per_capita, name, name_pinyin, name_raw, sex)"
+    ]
+
+
+def test_columns_a_comparator_implies_must_exist(tmp_path: Path) -> None:
+    # residence reads the beneficiaries' township and village, which this registry lacks.
+    problems = _linkage_problems_of(tmp_path, [{"comparator": "residence"}])
+    assert problems == [
+        "linkage.comparisons.0.comparator: residence compares township, village, which the "
+        "beneficiaries registry does not have (map them in its `fields:`)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("comparisons", "expected"),
+    [
+        (
+            [NAME_CMP, {"field": "name", "comparator": "string"}],
+            "linkage.comparisons.1.field: a second comparison named 'name' (the first is "
+            "linkage.comparisons.0); compare each field once",
+        ),
+        (
+            [{"comparator": "citizen_id"}, NAME_CMP, {"comparator": "citizen_id"}],
+            "linkage.comparisons.2.comparator: a second comparison named 'citizen_id' (the first "
+            "is linkage.comparisons.0); compare each field once",
+        ),
+    ],
+)
+def test_duplicate_comparisons_are_rejected(
+    tmp_path: Path, comparisons: list, expected: str
+) -> None:
+    assert _linkage_problems_of(tmp_path, comparisons) == [expected]
+
+
+def test_duplicate_comparison_exits_2_at_load_not_3_at_link(runner, poverty_workspace) -> None:
+    import yaml
+
+    data = yaml.safe_load(poverty_workspace.read_text(encoding="utf-8"))
+    data["linkage"] = {"comparisons": [NAME_CMP, {"field": "name", "comparator": "exact"}]}
+    poverty_workspace.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    for command in ("load", "link"):
+        result = run(runner, command, poverty_workspace)
+        assert result.exit_code == 2, result.output
+        assert "linkage.comparisons.1.field: a second comparison named 'name'" in result.output
+    assert not (poverty_workspace.parent / "ws.duckdb").exists()
+
+
+def test_valid_comparisons_build_the_same_comparisons_as_before(tmp_path: Path) -> None:
+    from linkaudit.datasets.febrl import LINKAGE
+    from linkaudit.link import comparisons as C
+
+    specs = [
+        *LINKAGE["comparisons"],
+        {"comparator": "citizen_id"},
+        {"comparator": "chinese_name", "field": "name", "pinyin": "name_pinyin"},
+        {"comparator": "date"},
+        {"comparator": "residence"},
+    ]
+    built = [C.build(s) for s in specs]
+    assert built == [
+        C.string("given_name", (0.92, 0.85), True),
+        C.string("surname", (0.92, 0.85), True),
+        C.exact("street_number"),
+        C.string("address_1", (0.9, 0.8)),
+        C.string("suburb", (0.9, 0.8)),
+        C.edit_distance("postcode", (1,)),
+        C.exact("state"),
+        C.edit_distance("date_of_birth", (1, 2)),
+        C.edit_distance("soc_sec_id", (1, 2)),
+        C.citizen_id(),
+        C.chinese_name(),
+        C.date("birth_date"),
+        C.residence(),
+    ]
+    # Through a manifest, entries are typed by their comparator.
+    reg = {**POVERTY_REG, "fields": {**POVERTY_REG["fields"], "township": "乡", "village": "村"}}
+    path = write_manifest(tmp_path, {"poverty": reg}, linkage={"comparisons": specs[9:]})
+    manifest = load_manifest(path)
+    assert [type(s).__name__ for s in manifest.linkage.comparisons or []] == [
+        "CitizenIdSettings",
+        "ChineseNameSettings",
+        "DateSettings",
+        "ResidenceSettings",
+    ]
+    assert [s.build() for s in manifest.linkage.comparisons or []] == built[9:]
+
+
+def test_every_registered_comparator_is_one_entry() -> None:
+    from linkaudit.link.comparisons import COMPARATORS, ComparatorSettings, build
+
+    assert list(COMPARATORS) == [
+        "citizen_id",
+        "chinese_name",
+        "string",
+        "exact",
+        "edit_distance",
+        "date",
+        "residence",
+    ]
+    for name, settings in COMPARATORS.items():
+        assert issubclass(settings, ComparatorSettings) and settings.__doc__
+        spec = {"comparator": name}
+        field = settings.model_fields.get("field")
+        if field is not None and field.is_required():
+            spec["field"] = "name"
+        comparison = build(spec)
+        assert comparison.levels and comparison.level_sql().startswith("CASE WHEN")
+
+
+def test_blocking_keys_are_checked_against_their_function(tmp_path: Path) -> None:
+    blocking = [["year(name)"], ["left(name, 1, 2)"], ["lower(name)"], ["substr(nofield, 1, 2)"]]
+    path = write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}, linkage={"blocking": blocking})
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert info.value.problems == [
+        "linkage.blocking.1: blocking key 'left(name, 1, 2)': wrong number of arguments; use a "
+        "column name, year(col), substr(col, a, b) or left(col, n)",
+        "linkage.blocking.2: blocking key 'lower(name)': lower() is not allowed; use a column "
+        "name, year(col), substr(col, a, b) or left(col, n)",
+        "linkage.blocking.3: substr(nofield, 1, 2) is not a field of the beneficiaries registry",
+    ]

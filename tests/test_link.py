@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from pathlib import Path
 
 import duckdb
@@ -355,3 +356,118 @@ def test_runaway_blocking_pass_is_counted_skipped_and_reported(
     assert result.exit_code == 0, result.output
     assert "skipped: too many pairs" in result.output
     assert "would produce" in result.stderr and "linkage.max_block_pairs" in result.stderr
+
+
+# -- blocking keys: parsed, then built into SQL ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "parts", "sql"),
+    [
+        ("name", ("name",), 'l."name"'),
+        # The column is a substring of the function's name: text rewriting gave l."ye"ar(ye).
+        ("year(ye)", ("ye", "year"), 'year(l."ye")'),
+        ("year(birth_date)", ("birth_date", "year"), 'year(l."birth_date")'),
+        ("substr(sub, 1, 2)", ("sub", "substr", (1, 2)), 'substr(l."sub", 1, 2)'),
+        ("substr( str ,3)", ("str", "substr", (3,)), 'substr(l."str", 3)'),
+        ("left(le, 4)", ("le", "left", (4,)), 'left(l."le", 4)'),
+        ("  left(eft,1)  ", ("eft", "left", (1,)), 'left(l."eft", 1)'),
+    ],
+)
+def test_blocking_key_sql_is_built_from_its_parts(key: str, parts: tuple, sql: str) -> None:
+    from linkaudit.link.blocking import BlockingKey, key_column, key_sql, parse_key
+
+    parsed = BlockingKey(*parts)
+    assert parse_key(key) == parsed
+    assert key_sql(parsed, "l") == sql
+    assert key_sql(parsed, "r") == sql.replace("l.", "r.")
+    assert key_column(key) == parsed.column
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("lower(name)", "lower() is not allowed"),
+        ("year(birth_date, 1)", "wrong number of arguments"),
+        ("left(name, 1, 2)", "wrong number of arguments"),
+        ("substr(name)", "wrong number of arguments"),
+        ("substr(name, 0, 2)", "positions and lengths start at 1"),
+        ("year(birth_date", "must be a column name, year(col), substr(col, a, b) or left(col, n)"),
+        ("name; DROP TABLE x", "must be a column name"),
+        ("substr(name, -1, 2)", "must be a column name"),
+    ],
+)
+def test_blocking_key_rejected(key: str, message: str) -> None:
+    from linkaudit.link.blocking import parse_key
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_key(key)
+
+
+def test_blocking_keys_with_functions_find_the_right_pairs(tmp_path: Path) -> None:
+    """year(ye), substr(sub, a, b) and left(le, n) on a tiny workspace: exactly the pairs whose
+    keys agree, through the pass counts and the pairs the linker joins on."""
+    from linkaudit.link.blocking import count_pairs_sql, pairs_sql, parse_passes
+    from linkaudit.store import Workspace
+
+    header = ["key", "姓名", "ye", "sub", "le"]
+    write_csv(
+        tmp_path / "ben.csv",
+        header,
+        [
+            ("B1", "韦明", "1985-04-09", "ABCD", "4501"),
+            ("B2", "蓝玉", "1990-01-01", "ABXX", "4502"),
+            ("B3", "黄荣", "1985-12-31", "ZZCD", "9999"),
+        ],
+        "utf-8",
+    )
+    write_csv(
+        tmp_path / "dept.csv",
+        header,
+        [
+            ("D1", "韦明", "1985-01-01", "XBCY", "4501"),  # year B1, B3; substr B1; left B1, B2
+            ("D2", "蓝玉", "1991-01-01", "QBXQ", "4503"),  # substr B2; left B1, B2
+            ("D3", "黄荣", "", "", ""),  # no keys: no pairs
+        ],
+        "utf-8",
+    )
+    fields = {"name": "姓名", "ye": "ye", "sub": "sub", "le": "le"}
+    types = {"ye": "date"}
+    blocking = [["year(ye)"], ["substr(sub, 2, 2)"], ["left(le, 3)"], ["year(ye)", "left(le, 4)"]]
+    path = write_manifest(
+        tmp_path,
+        {
+            "ben": {
+                "role": "beneficiaries",
+                "path": "ben.csv",
+                "key": "key",
+                "fields": fields,
+                "types": types,
+            },
+            "dept": {"path": "dept.csv", "key": "key", "fields": fields, "types": types},
+        },
+        linkage={"blocking": blocking},
+    )
+    manifest = load_manifest(path)
+    load_workspace(manifest)
+    expected = [
+        {("B1", "D1"), ("B3", "D1")},
+        {("B1", "D1"), ("B2", "D2")},
+        {("B1", "D1"), ("B1", "D2"), ("B2", "D1"), ("B2", "D2")},
+        {("B1", "D1")},
+    ]
+    ws = Workspace(manifest.database)
+    try:
+        for p, want in zip(parse_passes(blocking), expected, strict=True):
+            got = set(ws.fetchall(pairs_sql(p, "reg_ben", "reg_dept")))
+            assert got == want, p.name
+            assert ws.scalar(count_pairs_sql(p, "reg_ben", "reg_dept")) == len(want)
+    finally:
+        ws.close()
+    report = link_workspace(manifest)
+    assert [(c.name, c.pairs, c.skipped) for c in report.passes] == [
+        ("year(ye)", 2, False),
+        ("substr(sub, 2, 2)", 2, False),
+        ("left(le, 3)", 4, False),
+        ("year(ye) + left(le, 4)", 1, False),
+    ]

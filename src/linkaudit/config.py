@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from linkaudit.errors import ManifestError
+from linkaudit.link.comparisons import COMPARATORS, ComparisonSpec
 
 FORMATS = ("csv", "tsv", "xlsx", "parquet", "jsonl")
 SUFFIX_FORMATS = {
@@ -115,9 +116,9 @@ class LinkageConfig(_Strict):
     seed: int = 42
     #: Blocking passes: lists of keys (columns, year(col), substr(col, a, b)) or `id_variants`.
     blocking: list[str | list[str]] | None = None
-    #: Comparisons: {field, comparator, thresholds?, distances?, tf?}; default: citizen ID
-    #: (with birth date fallback) and Chinese name with term-frequency adjustment.
-    comparisons: list[dict[str, Any]] | None = None
+    #: Comparisons, each typed by its `comparator` (link.comparisons.COMPARATORS); default:
+    #: citizen ID (with birth date fallback), Chinese name (term-frequency adjusted), residence.
+    comparisons: list[ComparisonSpec] | None = None
 
 
 class Manifest(_Strict):
@@ -162,7 +163,25 @@ class Manifest(_Strict):
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
+    if loc[:2] == ("linkage", "comparisons") and len(loc) > 4 and loc[3] in COMPARATORS:
+        loc = loc[:3] + loc[4:]  # the union member pydantic tried is the `comparator:` value
     return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _error_message(err: Any) -> tuple[str, str]:
+    """(location, message) of one pydantic error, in the manifest's terms."""
+    loc, msg = _loc(err["loc"]), err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling against the README's manifest reference)"
+    elif err["type"] in ("union_tag_invalid", "union_tag_not_found") and loc.startswith(
+        "linkage.comparisons."
+    ):
+        tag = err.get("ctx", {}).get("tag")
+        loc += ".comparator"
+        msg = (f"{tag!r} is not one of " if tag is not None else "missing; name one of ") + (
+            ", ".join(COMPARATORS)
+        )
+    return loc, msg
 
 
 def parse_manifest(data: Any, path: Path) -> Manifest:
@@ -182,10 +201,7 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
-            loc = _loc(err["loc"])
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling against the README's manifest reference)"
+            loc, msg = _error_message(err)
             problems.append(f"{loc}: {msg}")
         raise ManifestError(where, problems) from None
 
@@ -324,7 +340,6 @@ def _output_problems(manifest: Manifest) -> list[str]:
 def _linkage_problems(manifest: Manifest) -> list[str]:
     from linkaudit.audit.compile import registry_columns
     from linkaudit.link.blocking import key_column, parse_passes
-    from linkaudit.link.comparisons import COMPARATORS, build
 
     problems: list[str] = []
     link = manifest.linkage
@@ -343,33 +358,32 @@ def _linkage_problems(manifest: Manifest) -> list[str]:
                     f"linkage.blocking.{i}: {', '.join(missing)} is not a field of the "
                     "beneficiaries registry"
                 )
+    names: dict[str, int] = {}
     for i, spec in enumerate(link.comparisons or []):
-        comparator = spec.get("comparator")
-        if comparator not in COMPARATORS:
+        where = f"linkage.comparisons.{i}"
+        fields = {getattr(spec, key): key for key in spec.field_keys}
+        unknown = [(key, col) for col, key in fields.items() if known and col not in known]
+        for key, col in unknown:
             problems.append(
-                f"linkage.comparisons.{i}.comparator: {comparator!r} is not one of "
-                f"{', '.join(COMPARATORS)}"
+                f"{where}.{key}: {col!r} is not a field of the beneficiaries registry "
+                f"({', '.join(sorted(c for c in known if not c.startswith('_')))})"
             )
-            continue
-        field = spec.get("field")
-        if comparator not in ("citizen_id", "chinese_name") and not field:
-            problems.append(f"linkage.comparisons.{i}.field: name the canonical field to compare")
-            continue
-        if field is not None and (
-            not isinstance(field, str) or not field.isidentifier() or not field.isascii()
-        ):
+        comparison = spec.build()
+        implied = [c for c in comparison.columns if c not in known and c not in fields]
+        if implied and known:
             problems.append(
-                f"linkage.comparisons.{i}.field: {field!r} is not a canonical field name"
+                f"{where}.comparator: {spec.comparator} compares {', '.join(implied)}, which the "
+                "beneficiaries registry does not have (map them in its `fields:`)"
             )
-            continue
-        if field and field not in known:
+        # Every comparison is stored as columns level_<name>, weight_<name> beside weight_prior.
+        if comparison.name == "prior":
+            problems.append(f"{where}.field: 'prior' is reserved; map the column to another name")
+        elif comparison.name in names:
+            key = "field" if "field" in spec.field_keys else "comparator"
             problems.append(
-                f"linkage.comparisons.{i}.field: {field!r} is not a field of the beneficiaries "
-                f"registry ({', '.join(sorted(c for c in known if not c.startswith('_')))})"
+                f"{where}.{key}: a second comparison named {comparison.name!r} (the first is "
+                f"linkage.comparisons.{names[comparison.name]}); compare each field once"
             )
-            continue
-        try:
-            build(spec)
-        except (TypeError, ValueError) as exc:
-            problems.append(f"linkage.comparisons.{i}: {exc}")
+        else:
+            names[comparison.name] = i
     return problems

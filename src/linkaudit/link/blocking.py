@@ -15,11 +15,13 @@ from linkaudit.store import quote_ident
 
 ID_VARIANTS = "id_variants"
 
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _KEY_RE = re.compile(
-    r"^(?:(?P<col>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|year\((?P<ycol>[A-Za-z_][A-Za-z0-9_]*)\)"
-    r"|(?:substr|left)\((?P<scol>[A-Za-z_][A-Za-z0-9_]*)\s*(?:,\s*\d+\s*){1,2}\))$"
+    rf"^(?:(?P<col>{_IDENT})|(?P<func>{_IDENT})\(\s*(?P<fcol>{_IDENT})\s*(?P<args>(?:,\s*\d+\s*)*)\))$"
 )
+
+#: Functions a blocking key may apply to its column: name -> (min, max) integer arguments.
+KEY_FUNCTIONS = {"year": (0, 0), "substr": (1, 2), "left": (1, 1)}
 
 DEFAULT_PASSES: list[str | list[str]] = [
     ["id_number"],
@@ -39,19 +41,53 @@ class BlockingPass:
         return self.name == ID_VARIANTS
 
 
-def key_column(key: str) -> str:
-    """The column a blocking key reads (raises ValueError if the key is not allowed)."""
+@dataclass(frozen=True)
+class BlockingKey:
+    """A parsed blocking key: a column, or a function of a column with integer arguments."""
+
+    column: str
+    function: str | None = None
+    args: tuple[int, ...] = ()
+
+
+_KEY_FORMS = "a column name, year(col), substr(col, a, b) or left(col, n)"
+
+
+def parse_key(key: str) -> BlockingKey:
+    """Parse a blocking key (raises ValueError naming the key if it is not allowed)."""
     m = _KEY_RE.match(key.strip())
     if not m:
-        raise ValueError(
-            f"blocking key {key!r} must be a column name, year(col), substr(col, a, b) or left(col, n)"
-        )
-    return m.group("col") or m.group("ycol") or m.group("scol")
+        raise ValueError(f"blocking key {key!r} must be {_KEY_FORMS}")
+    if m.group("col"):
+        return BlockingKey(m.group("col"))
+    function = m.group("func")
+    args = tuple(int(a) for a in m.group("args").replace(",", " ").split())
+    if function not in KEY_FUNCTIONS:
+        raise ValueError(f"blocking key {key!r}: {function}() is not allowed; use {_KEY_FORMS}")
+    low, high = KEY_FUNCTIONS[function]
+    if not low <= len(args) <= high:
+        raise ValueError(f"blocking key {key!r}: wrong number of arguments; use {_KEY_FORMS}")
+    if any(a < 1 for a in args):
+        raise ValueError(f"blocking key {key!r}: positions and lengths start at 1")
+    return BlockingKey(m.group("fcol"), function, args)
+
+
+def key_sql(key: BlockingKey, side: str) -> str:
+    """The key's SQL over the table aliased `side` (built from the parts, never by rewriting
+    the text: a column may be named like part of its function, as `ye` in `year(ye)`)."""
+    column = f"{side}.{quote_ident(key.column)}"
+    if key.function is None:
+        return column
+    return f"{key.function}({', '.join([column, *(str(a) for a in key.args)])})"
+
+
+def key_column(key: str) -> str:
+    """The column a blocking key reads (raises ValueError if the key is not allowed)."""
+    return parse_key(key).column
 
 
 def _key_sql(key: str, side: str) -> str:
-    col = key_column(key)
-    return key.strip().replace(col, f"{side}.{quote_ident(col)}", 1)
+    return key_sql(parse_key(key), side)
 
 
 def parse_passes(specs: list[str | list[str]]) -> list[BlockingPass]:

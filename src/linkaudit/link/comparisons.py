@@ -8,7 +8,20 @@ pure functions and is portable (DuckDB functions only where noted).
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
 
 from linkaudit.store import quote_ident
 
@@ -216,39 +229,168 @@ def residence(address: str = "address") -> Comparison:
     )
 
 
-COMPARATORS = {
-    "citizen_id": "citizen ID with birth-date fallback (uses id_number, id_status, birth_date)",
-    "chinese_name": "Chinese name: exact, homophone, one character off, pinyin similar",
-    "string": "text: exact, then Jaro-Winkler bands (thresholds: [0.92, 0.8])",
-    "exact": "exact equality",
-    "edit_distance": "exact, then Damerau-Levenshtein bands (distances: [1, 2])",
-    "date": "date: exact, one digit off, same year",
-    "residence": "department address vs the beneficiary's township and village",
-}
+# -- the comparator registry ----------------------------------------------------------------
+#
+# A comparator is one settings model (its manifest keys, typed, unknown keys rejected) whose
+# `build()` returns the Comparison; `COMPARATORS` lists them. Adding a comparator is one class
+# here and one entry in `_REGISTERED`: manifest validation, the discriminated union on
+# `comparator` and the linker all read this table.
+
+#: A canonical field name as a comparison setting (the column is quoted when SQL is built).
+FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+#: A Jaro-Winkler similarity band's lower bound.
+Similarity = Annotated[float, Field(gt=0, le=1)]
+#: An edit-distance band's upper bound.
+Distance = Annotated[int, Field(ge=1)]
 
 
-def build(spec: dict[str, object]) -> Comparison:
-    """A comparison from its manifest form: {field, comparator, thresholds?, distances?, tf?}."""
-    comparator = str(spec.get("comparator", "string"))
-    column = str(spec.get("field", ""))
-    tf = bool(spec.get("tf", False))
-    if comparator == "citizen_id":
+class ComparatorSettings(BaseModel):
+    """The manifest form of one comparison; `comparator` picks the subclass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    comparator: str
+    #: Settings whose value names a canonical field of the beneficiaries registry.
+    field_keys: ClassVar[tuple[str, ...]] = ()
+
+    def build(self) -> Comparison:
+        raise NotImplementedError
+
+
+class CitizenIdSettings(ComparatorSettings):
+    """citizen ID with birth-date fallback (uses id_number, id_usable, id_suspect, birth_date)"""
+
+    comparator: Literal["citizen_id"]
+
+    def build(self) -> Comparison:
         return citizen_id()
-    if comparator == "chinese_name":
-        return chinese_name(column or "name", str(spec.get("pinyin", "name_pinyin")))
-    if comparator == "string":
-        thresholds = tuple(float(t) for t in spec.get("thresholds", (0.92, 0.8)))  # type: ignore[attr-defined]
-        return string(column, thresholds, tf)
-    if comparator == "exact":
-        return exact(column, tf)
-    if comparator == "edit_distance":
-        distances = tuple(int(d) for d in spec.get("distances", (1, 2)))  # type: ignore[attr-defined]
-        return edit_distance(column, distances, tf)
-    if comparator == "date":
-        return date(column or "birth_date")
-    if comparator == "residence":
-        return residence(column or "address")
-    raise ValueError(f"unknown comparator {comparator!r}")
+
+
+class ChineseNameSettings(ComparatorSettings):
+    """Chinese name: exact, homophone, one character off, pinyin similar"""
+
+    comparator: Literal["chinese_name"]
+    field: FieldName = "name"
+    pinyin: FieldName = "name_pinyin"
+    field_keys: ClassVar[tuple[str, ...]] = ("field", "pinyin")
+
+    def build(self) -> Comparison:
+        return chinese_name(self.field, self.pinyin)
+
+
+def _strictly(values: tuple[Any, ...], decreasing: bool, what: str) -> tuple[Any, ...]:
+    pairs = list(zip(values, values[1:], strict=False))
+    if any((a <= b) if decreasing else (a >= b) for a, b in pairs):
+        order = "decreasing" if decreasing else "increasing"
+        # A band after a looser one is never reached: the first level that holds wins.
+        raise ValueError(f"{what} must be strictly {order} (a later band would never be reached)")
+    return values
+
+
+class StringSettings(ComparatorSettings):
+    """text: exact, then Jaro-Winkler bands (thresholds: [0.92, 0.8])"""
+
+    comparator: Literal["string"]
+    field: FieldName
+    thresholds: tuple[Similarity, ...] = (0.92, 0.8)
+    tf: bool = False
+    field_keys: ClassVar[tuple[str, ...]] = ("field",)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _decreasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        return _strictly(value, True, "thresholds")
+
+    def build(self) -> Comparison:
+        return string(self.field, self.thresholds, self.tf)
+
+
+class ExactSettings(ComparatorSettings):
+    """exact equality"""
+
+    comparator: Literal["exact"]
+    field: FieldName
+    tf: bool = False
+    field_keys: ClassVar[tuple[str, ...]] = ("field",)
+
+    def build(self) -> Comparison:
+        return exact(self.field, self.tf)
+
+
+class EditDistanceSettings(ComparatorSettings):
+    """exact, then Damerau-Levenshtein bands (distances: [1, 2])"""
+
+    comparator: Literal["edit_distance"]
+    field: FieldName
+    distances: tuple[Distance, ...] = (1, 2)
+    tf: bool = False
+    field_keys: ClassVar[tuple[str, ...]] = ("field",)
+
+    @field_validator("distances")
+    @classmethod
+    def _increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return _strictly(value, False, "distances")
+
+    def build(self) -> Comparison:
+        return edit_distance(self.field, self.distances, self.tf)
+
+
+class DateSettings(ComparatorSettings):
+    """date: exact, one digit off, same year"""
+
+    comparator: Literal["date"]
+    field: FieldName = "birth_date"
+    field_keys: ClassVar[tuple[str, ...]] = ("field",)
+
+    def build(self) -> Comparison:
+        return date(self.field)
+
+
+class ResidenceSettings(ComparatorSettings):
+    """department address vs the beneficiary's township and village"""
+
+    comparator: Literal["residence"]
+    field: FieldName = "address"
+    field_keys: ClassVar[tuple[str, ...]] = ("field",)
+
+    def build(self) -> Comparison:
+        return residence(self.field)
+
+
+_REGISTERED: tuple[type[ComparatorSettings], ...] = (
+    CitizenIdSettings,
+    ChineseNameSettings,
+    StringSettings,
+    ExactSettings,
+    EditDistanceSettings,
+    DateSettings,
+    ResidenceSettings,
+)
+
+
+def _tag(settings: type[ComparatorSettings]) -> str:
+    (tag,) = get_args(settings.model_fields["comparator"].annotation)
+    return str(tag)
+
+
+#: comparator name -> its settings model (whose docstring describes it).
+COMPARATORS: dict[str, type[ComparatorSettings]] = {_tag(s): s for s in _REGISTERED}
+
+if TYPE_CHECKING:
+    ComparisonSpec = ComparatorSettings
+else:
+    #: One `linkage.comparisons` entry: the settings model named by its `comparator` key.
+    ComparisonSpec = Annotated[
+        functools.reduce(operator.or_, COMPARATORS.values()), Field(discriminator="comparator")
+    ]
+
+_SPEC = TypeAdapter(ComparisonSpec)
+
+
+def build(spec: ComparatorSettings | Mapping[str, object]) -> Comparison:
+    """A comparison from its settings (a mapping is validated first; raises ValidationError)."""
+    settings = spec if isinstance(spec, ComparatorSettings) else _SPEC.validate_python(spec)
+    return settings.build()
 
 
 def default_comparisons() -> list[Comparison]:

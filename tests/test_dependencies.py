@@ -1,0 +1,113 @@
+"""Dependencies: every import in src is declared, every declaration is bounded, every one pinned.
+
+A dependency with only a lower bound takes whatever its next major changes (sqlglot 30 renamed
+the classes the rule allow-list names); constraints.txt pins the versions the tests ran with.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+RUNTIME = [Requirement(r) for r in PROJECT["dependencies"]]
+EXTRAS = {
+    extra: [Requirement(r) for r in reqs]
+    for extra, reqs in PROJECT["optional-dependencies"].items()
+}
+DECLARED = RUNTIME + [r for reqs in EXTRAS.values() for r in reqs]
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level names of the absolute imports in a module (lazy ones inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def third_party_imports() -> dict[str, list[str]]:
+    """import name -> the src files that import it, for every non-stdlib, non-own import."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "src" / "linkaudit").rglob("*.py")):
+        for name in _imports(path):
+            if name in sys.stdlib_module_names or name in ("linkaudit", "__future__"):
+                continue
+            found.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    return found
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"constraints.txt: {line!r} is not an exact pin (name==version)"
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_src_imports_something() -> None:
+    # The check below is only as good as the import scan: it must see the known imports.
+    assert {"duckdb", "polars", "numpy", "sqlglot", "pydantic", "yaml"} <= set(
+        third_party_imports()
+    )
+
+
+def test_every_import_in_src_is_a_declared_runtime_dependency() -> None:
+    # numpy was imported by link/ but declared nowhere: it only came in through polars' extras.
+    declared = {canonicalize_name(r.name) for r in RUNTIME}
+    distributions = packages_distributions()
+    undeclared = {}
+    for name, files in third_party_imports().items():
+        dists = {canonicalize_name(d) for d in distributions.get(name, [])}
+        assert dists, f"{name} (imported in {files[0]}) is not installed"
+        if not dists & declared:
+            undeclared[name] = files
+    assert undeclared == {}, "imported in src but not in [project].dependencies"
+
+
+def test_test_only_packages_are_not_runtime_dependencies() -> None:
+    # openpyxl only reads spreadsheets back in tests; src writes with xlsxwriter.
+    runtime = {canonicalize_name(r.name) for r in RUNTIME}
+    assert "openpyxl" not in third_party_imports()
+    assert "openpyxl" not in runtime
+    assert "openpyxl" in {canonicalize_name(r.name) for r in EXTRAS["test"]}
+
+
+@pytest.mark.parametrize("requirement", DECLARED, ids=str)
+def test_every_declared_dependency_has_an_upper_bound(requirement: Requirement) -> None:
+    operators = {spec.operator for spec in requirement.specifier}
+    assert operators & {"<", "<=", "==", "~="}, f"{requirement} has no upper bound"
+    assert operators & {">=", ">", "==", "~="}, f"{requirement} has no lower bound"
+
+
+@pytest.mark.parametrize("requirement", DECLARED, ids=str)
+def test_constraints_pin_every_declared_dependency_within_its_bounds(
+    requirement: Requirement,
+) -> None:
+    pins = _pins()
+    name = canonicalize_name(requirement.name)
+    assert name in pins, f"constraints.txt does not pin {requirement.name}"
+    assert requirement.specifier.contains(pins[name], prereleases=True), (
+        f"constraints.txt pins {requirement.name}=={pins[name]}, outside {requirement}"
+    )
+
+
+def test_constraints_do_not_pin_linkaudit_or_the_installer() -> None:
+    pins = _pins()
+    assert not {"linkaudit", "pip", "setuptools"} & set(pins)
+    assert len(pins) >= len(DECLARED)
