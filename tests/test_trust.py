@@ -124,3 +124,61 @@ def test_a_file_rewritten_while_it_is_read_stops_the_run(
         ).fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_shipped_rules_bend_to_a_manifest_that_maps_only_identity_fields(
+    runner, sample_ws: Path
+) -> None:
+    data = yaml.safe_load((sample_ws / "linkaudit.yaml").read_text(encoding="utf-8"))
+    identity = {"name", "id_number", "birth_date", "sex", "address"}
+    for name, reg in data["registries"].items():
+        keep = identity | ({"township", "village"} if name == "poverty" else set())
+        reg["fields"] = {k: v for k, v in reg["fields"].items() if k in keep}
+    data["parameters"] = {}
+    manifest = set_manifest(sample_ws, registries=data["registries"], parameters={})
+    result = run(runner, "audit", manifest, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    not_applied = summary["rules_not_applied"]
+    assert not_applied["car_owner"] == (
+        "set registries.vehicles.fields.vehicle_type, registries.vehicles.fields.vehicle_status "
+        "in the manifest"
+    )
+    assert "parameters.county_seat" in not_applied["county_seat_housing"]
+    assert "registries.poverty.fields.exit_year" in not_applied["false_exit"]
+    assert "registries.deaths.fields.death_date" in not_applied["deceased_registered"]
+    # Rules whose needs are all mapped still run: duplicates need only the ID.
+    assert "duplicate_registration" not in not_applied
+    assert summary["rules"]["duplicate_registration"]["persons"] > 0
+    # The spreadsheet's summary sheet says which rules were not applied and why.
+    import openpyxl
+
+    wb = openpyxl.load_workbook(sample_ws / "out" / "exceptions.xlsx", read_only=True)
+    cells = " ".join(
+        str(c) for row in wb.worksheets[0].iter_rows(values_only=True) for c in row if c
+    )
+    assert "registries.vehicles.fields.vehicle_status" in cells
+
+
+def test_unmapped_evidence_of_a_shipped_rule_is_left_out_and_said(runner, sample_ws: Path) -> None:
+    data = yaml.safe_load((sample_ws / "linkaudit.yaml").read_text(encoding="utf-8"))
+    del data["registries"]["vehicles"]["fields"]["plate"]
+    manifest = set_manifest(sample_ws, registries=data["registries"])
+    result = run(runner, "audit", manifest, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["rule_notes"] == [
+        "rule car_owner: evidence plate not shown (map registries.vehicles.fields.plate to show it)"
+    ]
+    assert summary["rules"]["car_owner"]["persons"] > 0
+
+
+def test_the_users_own_rule_still_fails_loudly(runner, sample_ws: Path, tmp_path: Path) -> None:
+    data = yaml.safe_load((sample_ws / "linkaudit.yaml").read_text(encoding="utf-8"))
+    del data["registries"]["vehicles"]["fields"]["plate"]
+    manifest = set_manifest(sample_ws, registries=data["registries"])
+    shipped = Path(__file__).resolve().parents[1] / "rules" / "car_owner.yaml"
+    (tmp_path / "mine.yaml").write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run(runner, "audit", manifest, "--rules", tmp_path / "mine.yaml", "-q")
+    assert result.exit_code == 2
+    assert "evidence field `plate` is not a field of 'vehicles'" in result.output

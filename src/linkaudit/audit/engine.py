@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 from linkaudit.audit.compile import (
     ConditionError,
@@ -202,16 +203,79 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
     )
 
 
-def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
-    """Compile every rule against the manifest; collect every problem, then raise once."""
+def is_shipped(rule: Rule) -> bool:
+    """A rule of the shipped catalogue (it bends to the manifest), not the user's own."""
     from linkaudit.audit.catalogue import shipped_rules_dir
 
-    shipped = shipped_rules_dir().resolve()
+    return Path(rule.source).resolve().parent == shipped_rules_dir().resolve()
+
+
+def adapt_rules(manifest: Manifest, rules: list[Rule]) -> tuple[list[Rule], list[str]]:
+    """Shipped rules bend to what the manifest maps: an evidence field the registry does not
+    map is left out of the evidence (said once, here). The user's own rules stay as written
+    (and fail loudly in check_rules). Returns the rules to run and the notes to show."""
+    notes: list[str] = []
+    adapted: list[Rule] = []
+    for rule in rules:
+        if not is_shipped(rule) or rule.registry not in manifest.registries:
+            adapted.append(rule)
+            continue
+        known = rule_scope(manifest, rule.registry).record_columns
+        dropped = [c for c in rule.evidence if c not in known]
+        if dropped:
+            keys = ", ".join(f"registries.{rule.registry}.fields.{c}" for c in dropped)
+            notes.append(
+                f"rule {rule.id}: evidence {', '.join(dropped)} not shown (map {keys} to show it)"
+            )
+            rule = rule.model_copy(update={"evidence": [c for c in rule.evidence if c in known]})
+        adapted.append(rule)
+    return adapted, notes
+
+
+def unmet_needs(rule: Rule, manifest: Manifest) -> list[str]:
+    """The manifest keys a rule needs and the manifest does not give: fields its condition,
+    window, aggregate or duplicate check reads that are not mapped, and parameters that are
+    set neither in the rule nor in the manifest."""
+    from linkaudit.audit.compile import parse_checked
+
+    scope = rule_scope(manifest, rule.registry)
+    params = _params(rule, manifest)
+    ben = manifest.beneficiaries.name
+    needs: list[str] = []
+
+    def need(key: str) -> None:
+        if key not in needs:
+            needs.append(key)
+
+    trees = [parse_checked(rule.condition)]
+    if rule.aggregate:
+        trees.append(parse_checked(rule.aggregate.having, allow_aggregates=True))
+    for tree in trees:
+        for node in tree.walk():
+            if isinstance(node, exp.Placeholder) and node.name not in params:
+                need(f"parameters.{node.name}")
+            elif isinstance(node, exp.Column):
+                name, table = node.name, node.table
+                if not table and name.lower() != "as_of" and name not in scope.record_columns:
+                    need(f"registries.{rule.registry}.fields.{name}")
+                elif table == "person" and name not in scope.person_columns:
+                    need(f"registries.{ben}.fields.{name}")
+    for name in ([rule.window.field] if rule.window else []) + list(rule.duplicate_of or []):
+        if name not in scope.record_columns:
+            need(f"registries.{rule.registry}.fields.{name}")
+    return needs
+
+
+def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
+    """Compile every rule against the manifest; collect every problem, then raise once.
+
+    A shipped rule whose registry, fields or parameters the manifest does not give is not
+    applied (its RuleCheck says which manifest keys to add); the user's own rules fail."""
     problems: list[str] = []
     checks: list[RuleCheck] = []
     for rule in rules:
         if rule.registry not in manifest.registries:
-            if Path(rule.source).resolve().parent != shipped:
+            if not is_shipped(rule):
                 # A user's own rule naming an unknown registry is a typo, not a county
                 # without that department: say so.
                 problems.append(
@@ -223,6 +287,15 @@ def check_rules(manifest: Manifest, rules: list[Rule]) -> list[RuleCheck]:
                 RuleCheck(rule, None, f"registry {rule.registry!r} is not in the manifest")
             )
             continue
+        if is_shipped(rule):
+            try:
+                needs = unmet_needs(rule, manifest)
+            except ConditionError as exc:
+                problems.append(f"{rule.source}: rule {rule.id}: {exc}")
+                continue
+            if needs:
+                checks.append(RuleCheck(rule, None, f"set {', '.join(needs)} in the manifest"))
+                continue
         try:
             checks.append(check_rule(rule, manifest))
         except ConditionError as exc:

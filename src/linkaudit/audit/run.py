@@ -16,7 +16,13 @@ import polars as pl
 import xlsxwriter.exceptions
 
 from linkaudit.audit.catalogue import shipped_rules_dir
-from linkaudit.audit.engine import RuleResult, RulesReport, check_rules, run_rules
+from linkaudit.audit.engine import (
+    RuleResult,
+    RulesReport,
+    adapt_rules,
+    check_rules,
+    run_rules,
+)
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.config import Manifest
 from linkaudit.errors import environment_fault
@@ -70,9 +76,15 @@ def rule_paths(manifest: Manifest, override: list[Path] | None = None) -> list[P
     return manifest.rules or [shipped_rules_dir()]
 
 
-def load_manifest_rules(manifest: Manifest, override: list[Path] | None = None) -> list[Rule]:
-    rules = load_rules(rule_paths(manifest, override))
+def load_manifest_rules(
+    manifest: Manifest, override: list[Path] | None = None, notes: list[str] | None = None
+) -> list[Rule]:
+    """The rules of an audit, shipped ones adapted to the manifest (see audit.engine.
+    adapt_rules), checked before any work. What was adapted is appended to `notes`."""
+    rules, adapted = adapt_rules(manifest, load_rules(rule_paths(manifest, override)))
     check_rules(manifest, rules)  # fail before any work if a rule is bad
+    if notes is not None:
+        notes += adapted
     return rules
 
 
@@ -97,7 +109,8 @@ def run_audit(
     started = time.perf_counter()
     manifest.require_as_of()
     check_output(manifest.output)  # before any work: an output folder we may not replace
-    rules = load_manifest_rules(manifest, rules_override)
+    rule_notes: list[str] = []
+    rules = load_manifest_rules(manifest, rules_override, notes=rule_notes)
     exemptions = load_exemptions(manifest)
     now = dt.datetime.now(dt.UTC)
     today = today or now.date()
@@ -175,6 +188,10 @@ def run_audit(
                 "links": link_report.reused,
             }
             summary["recorded"] = record
+            summary["rule_notes"] = rule_notes
+            summary["rules_not_applied"] = {
+                r.rule_id: r.skipped for r in rules_report.results if r.skipped
+            }
             write_json(summary, outputs.path("summary.json"))
             fault_point("outputs_staged")
             # Recorded first, published after: a run whose outputs are out/ is in the history.

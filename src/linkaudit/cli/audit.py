@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from linkaudit.audit.engine import check_expressions, check_rules
+from linkaudit.audit.engine import adapt_rules, check_expressions, check_rules
 from linkaudit.audit.explain import explain as explain_key
 from linkaudit.audit.rules import load_rules
 from linkaudit.audit.run import AuditResult, rule_paths, run_audit
@@ -102,6 +102,8 @@ def audit(
 def render_audit(result: AuditResult) -> None:
     for warning in result.link.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for note in result.summary.get("rule_notes", []):
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
     for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
         table.add_column(
@@ -127,7 +129,7 @@ def render_audit(result: AuditResult) -> None:
     )
     skipped = [r for r in result.rules.results if r.skipped]
     for r in skipped:
-        console.print(f"[dim]skipped {r.rule_id}: {escape(r.skipped or '')}[/]")
+        console.print(f"[yellow]not applied[/] {r.rule_id}: {escape(r.skipped or '')}")
     quarantined = sum(r.rows_quarantined for r in result.load.registries)
     if quarantined:
         console.print(f"[yellow]{quarantined:,} rows quarantined[/] (listed in exceptions.xlsx)")
@@ -182,6 +184,9 @@ def rules_check(
             f"{len(rules)} rules valid (expressions checked; add --manifest to check fields)"
         )
         return
+    rules, notes = adapt_rules(config, rules)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     checks = check_rules(config, rules)
     for c in checks:
         state = f"[dim]skipped: {escape(c.skipped)}[/]" if c.skipped else "[green]ok[/]"
