@@ -56,6 +56,13 @@ def field_type(canonical: str, overrides: dict[str, FieldType] | None = None) ->
     return "text"
 
 
+def _code_text(code: str | int | float | bool) -> str:
+    """A department code as the text it is in the file (YAML reads `1:` as the number 1)."""
+    if isinstance(code, float) and code.is_integer():
+        return str(int(code))
+    return str(code)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -76,6 +83,28 @@ class RegistryConfig(_Strict):
     household: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
     types: dict[str, FieldType] = Field(default_factory=dict)
+    #: Department codes mapped to the canonical vocabulary at load, per field:
+    #: `{vehicle_status: {A: 正常, E: 注销}}`. Values not listed are kept as they are (and
+    #: reported when a shipped rule's vocabulary does not know them).
+    values: dict[str, dict[str | int | float | bool, str]] = Field(default_factory=dict)
+
+    @field_validator("values")
+    @classmethod
+    def _codes_as_text(
+        cls, value: dict[str, dict[str | int | float | bool, str]]
+    ) -> dict[str, dict[str | int | float | bool, str]]:
+        for canonical, mapping in value.items():
+            for code in mapping:
+                if isinstance(code, bool):
+                    # YAML reads Y, N, yes, no, on, off as booleans: which was meant is lost.
+                    raise ValueError(
+                        f"{canonical}: a code reads as the boolean {code}; quote the codes "
+                        "(e.g. 'Y': 正常)"
+                    )
+        return {
+            canonical: {_code_text(code): str(v) for code, v in mapping.items()}
+            for canonical, mapping in value.items()
+        }
 
     @field_validator("delimiter")
     @classmethod
@@ -256,13 +285,16 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
             problems.append(
                 f"{where_reg}.household: only the beneficiaries registry has households"
             )
-        if reg.role == "beneficiaries" and not reg.key:
-            problems.append(
-                f"{where_reg}.key: the beneficiaries registry needs a stable person key column"
-            )
         for canonical in reg.types:
             if canonical not in reg.fields:
                 problems.append(f"{where_reg}.types.{canonical}: not a field of this registry")
+        for canonical in reg.values:
+            if canonical not in reg.fields:
+                problems.append(f"{where_reg}.values.{canonical}: not a field of this registry")
+            elif canonical in IDENTITY_FIELDS or reg.canonical_type(canonical) != "text":
+                problems.append(
+                    f"{where_reg}.values.{canonical}: value maps apply to text fields only"
+                )
     problems += _output_problems(manifest)
     if manifest.linkage.review_threshold > manifest.linkage.match_threshold:
         problems.append("linkage.review_threshold: must not exceed linkage.match_threshold")

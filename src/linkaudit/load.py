@@ -14,7 +14,7 @@ import polars as pl
 
 from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.faults import fault_point
-from linkaudit.ingest.canonical import ID_STATUSES, canonicalize
+from linkaudit.ingest.canonical import ID_STATUSES, KEY, canonicalize
 from linkaudit.ingest.readers import ROW, file_checksum, read_registry
 from linkaudit.store import Workspace, table_name
 
@@ -36,6 +36,7 @@ class RegistryLoad:
     id_status: dict[str, int]
     seconds: float
     skipped: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,6 +52,7 @@ class RegistryLoad:
             "id_status": self.id_status,
             "seconds": round(self.seconds, 3),
             "skipped": self.skipped,
+            "notes": self.notes,
         }
 
 
@@ -87,6 +89,8 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
         finally:
             raw_written.result()
     frame = canonical.frame
+    if reg.role == "beneficiaries" and not reg.key:
+        frame = surrogate_keys(ws, frame)
     ws.execute("BEGIN TRANSACTION")
     try:
         ws.execute(f"DROP TABLE IF EXISTS {table_name('raw', reg.name)}")
@@ -130,7 +134,58 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
         rows_quarantined=quarantined,
         id_status=id_status,
         seconds=time.perf_counter() - started,
+        notes=load_notes(reg),
     )
+
+
+def load_notes(reg: RegistryConfig) -> list[str]:
+    """What a user should know about how a registry was read."""
+    if reg.role == "beneficiaries" and not reg.key:
+        return [
+            f"registries.{reg.name} has no key column: each person is keyed by a keyed hash of "
+            "the ID number (without a usable one: household, name and birth date), the same "
+            f"in every run of this workspace; set registries.{reg.name}.key to use the "
+            "register's own key"
+        ]
+    return []
+
+
+def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
+    """Stable person keys for a register without a key column: `P` + 16 hex characters of a
+    SHA-256 keyed with the workspace's secret, over the ID number when it is usable, else over
+    household, name and birth date; a second row with the same identity gets `-2`, and so on,
+    in file order. Not reversible into the ID without the secret."""
+    ws.con.register(
+        "_linkaudit_keys",
+        frame.select(
+            ROW,
+            "id_number",
+            "id_status",
+            *(c for c in ("household", "name", "birth_date") if c in frame.columns),
+        ).to_arrow(),
+    )
+    household = "household" if "household" in frame.columns else "NULL"
+    try:
+        keys = ws.query_pl(
+            f"""
+            WITH ident AS (
+                SELECT "{ROW}" AS r, CASE WHEN id_status IN ('valid', 'upgraded_15')
+                    THEN 'id|' || id_number
+                    ELSE 'nh|' || coalesce({household}, '') || '|' || coalesce(name, '') || '|'
+                         || coalesce(CAST(birth_date AS VARCHAR), '') END AS ident
+                FROM _linkaudit_keys),
+            hashed AS (
+                SELECT r, 'P' || upper(substr(sha256(? || '|' || ident), 1, 16)) AS k,
+                       row_number() OVER (PARTITION BY ident ORDER BY r) AS n
+                FROM ident)
+            SELECT r, CASE WHEN n = 1 THEN k ELSE k || '-' || n END AS k FROM hashed
+            """,
+            [ws.secret()],
+        )
+    finally:
+        ws.con.unregister("_linkaudit_keys")
+    joined = frame.join(keys, left_on=ROW, right_on="r", how="left")
+    return joined.with_columns(pl.col("k").alias(KEY)).drop("k").select(frame.columns)
 
 
 def unchanged_load(ws: Workspace, reg: RegistryConfig) -> RegistryLoad | None:
@@ -164,6 +219,7 @@ def unchanged_load(ws: Workspace, reg: RegistryConfig) -> RegistryLoad | None:
         id_status=id_status,
         seconds=time.perf_counter() - started,
         skipped=True,
+        notes=load_notes(reg),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,19 @@ class Workspace:
                 )
             finally:
                 self.con.unregister("_linkaudit_q")
+
+    def secret(self) -> str:
+        """This workspace's own random secret (hex), made on first use and kept in the
+        database: it keys the surrogate person keys, so they cannot be reversed into ID
+        numbers by hashing every possible ID."""
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS workspace_meta (name VARCHAR PRIMARY KEY, value VARCHAR)"
+        )
+        value = self.scalar("SELECT value FROM workspace_meta WHERE name = 'key_secret'")
+        if value is None:
+            value = secrets.token_hex(32)
+            self.execute("INSERT INTO workspace_meta VALUES ('key_secret', ?)", [value])
+        return str(value)
 
     def close(self) -> None:
         self.con.close()

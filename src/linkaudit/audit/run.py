@@ -189,6 +189,7 @@ def run_audit(
             }
             summary["recorded"] = record
             summary["rule_notes"] = rule_notes
+            summary["load_notes"] = [n for r in load_report.registries for n in r.notes]
             summary["rules_not_applied"] = {
                 r.rule_id: r.skipped for r in rules_report.results if r.skipped
             }

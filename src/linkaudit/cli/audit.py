@@ -102,7 +102,7 @@ def audit(
 def render_audit(result: AuditResult) -> None:
     for warning in result.link.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
-    for note in result.summary.get("rule_notes", []):
+    for note in result.summary.get("load_notes", []) + result.summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
     for col in ("rule", "title", "severity", "persons", "households", "evidence records"):

@@ -10,6 +10,7 @@ Rows whose required values cannot be read are returned separately as quarantine 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import polars as pl
@@ -50,6 +51,36 @@ class Canonical:
     quarantine: pl.DataFrame
 
 
+def header_key(name: str) -> str:
+    """A header as compared with the manifest's column names: full-width forms folded
+    (`（元）` is `(元)`), spaces of every kind dropped."""
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def resolve_columns(frame: pl.DataFrame, reg: RegistryConfig) -> RegistryConfig:
+    """The registry with each column name the manifest gives replaced by the file's own
+    spelling of it, where the two differ only in full-width punctuation or spaces. A name
+    that matches no column, or several, is left for check_columns to report."""
+    present = set(frame.columns)
+    by_key: dict[str, list[str]] = {}
+    for col in frame.columns:
+        by_key.setdefault(header_key(col), []).append(col)
+
+    def actual(col: str | None) -> str | None:
+        if col is None or col in present:
+            return col
+        found = by_key.get(header_key(col), [])
+        return found[0] if len(found) == 1 else col
+
+    return reg.model_copy(
+        update={
+            "key": actual(reg.key),
+            "household": actual(reg.household),
+            "fields": {c: actual(col) or col for c, col in reg.fields.items()},
+        }
+    )
+
+
 def check_columns(frame: pl.DataFrame, reg: RegistryConfig) -> None:
     """Every column the manifest names must be in the file; report all that are not."""
     wanted: list[tuple[str, str]] = [(f"fields.{c}", col) for c, col in reg.fields.items()]
@@ -84,6 +115,7 @@ def _as_text_series(series: pl.Series) -> pl.Series:
 
 def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
     """Normalise one registry's rows. Pure: returns new frames, raises on file-level problems."""
+    reg = resolve_columns(frame, reg)
     check_columns(frame, reg)
     for where, col in (("key", reg.key), ("household", reg.household)):
         if col and frame.schema[col].is_nested():
@@ -227,6 +259,8 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
             quarantine(failed, column, "unreadable whole number")
         else:
             values = frame.select(_text(pl.col(column))).to_series()
+            if canonical in reg.values:  # department codes to the canonical vocabulary
+                values = values.replace(reg.values[canonical])
         out[canonical] = values.alias(canonical)
 
     # The raw ID text and the ID's sex stay in raw_<registry> and in `sex`: fewer columns to store.
