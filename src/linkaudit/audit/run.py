@@ -28,6 +28,7 @@ from linkaudit.history import (
 )
 from linkaudit.link.engine import LinkReport, link_inputs_hash, link_workspace
 from linkaudit.load import LoadReport, load_workspace
+from linkaudit.privacy import id_column_warnings
 from linkaudit.report.outputs import (
     EXCEPTION_COLUMNS,
     build_exceptions,
@@ -158,6 +159,7 @@ def run_audit(
             "loads": [r.registry for r in load_report.registries if r.skipped],
             "links": link_report.reused,
         }
+        summary["warnings"] = id_column_warnings(ws, manifest, rules)  # keys masked: say so
         write_json(summary, out / "summary.json")
         record_run(ws, run_id, now, manifest, summary, history)
     return AuditResult(

@@ -79,7 +79,7 @@ def audit(
 
 
 def render_audit(result: AuditResult) -> None:
-    for warning in result.link.warnings:
+    for warning in [*result.link.warnings, *result.summary.get("warnings", [])]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
     for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
@@ -205,4 +205,6 @@ def explain(
                 lines.append(
                     f"    {c['comparison']:12s} {c['level'] or 'not compared':32s} {c['weight']:+.2f}"
                 )
-    console.print(Panel("\n".join(lines), title=f"explain {escape(key)}", expand=False))
+    console.print(
+        Panel("\n".join(lines), title=f"explain {escape(str(data['key']))}", expand=False)
+    )
