@@ -677,3 +677,28 @@ def test_rules_run_with_external_access_locked(tmp_path: Path) -> None:
         with pytest.raises(duckdb.Error, match="locked"):
             ws.execute("SET enable_external_access = true")
         run_rules(ws, manifest, load_manifest_rules(manifest))  # a second run on it works
+
+
+def test_output_folder_on_another_file_system_still_gets_whole_files(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The private folder sits beside out/; if out/ is a mount, the rename across file systems
+    fails (EXDEV): the file is copied beside its target and renamed there, and nothing stays."""
+    import errno
+
+    real = os.replace
+    failed: list[str] = []
+
+    def cross_device(src, dst):  # type: ignore[no-untyped-def]
+        if TMP_PREFIX in str(src) and not failed:
+            failed.append(str(src))
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    out = tmp_path / "ws" / "out"
+    write_output_csv(pl.DataFrame({"k": ["450124199001011234"]}), out / "links.csv")
+    assert failed  # the fallback ran
+    assert (out / "links.csv").read_text(encoding="utf-8-sig") == "k\n450124********1234\n"
+    assert sorted(p.name for p in out.iterdir()) == ["links.csv"]
+    assert list((tmp_path / "ws").glob(f"{TMP_PREFIX}*")) == []

@@ -171,7 +171,9 @@ def rules_check(
 @app.command()
 def explain(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="A person key or household key of the register.")],
+    key: Annotated[
+        str, typer.Argument(help="A person key, household key or case id (masked keys work too).")
+    ],
     unmask: Annotated[bool, typer.Option("--unmask", help="Show full ID numbers.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
