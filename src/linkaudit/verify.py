@@ -16,10 +16,12 @@ import polars as pl
 from linkaudit.errors import InputFileError
 from linkaudit.history import OUTCOME_WORDS, OUTCOMES, ensure_history
 from linkaudit.ingest.readers import read_small_csv
-from linkaudit.report.outputs import HEADER_COLUMNS
+from linkaudit.privacy import mask_frame, undo_neutralised
+from linkaudit.report.outputs import CHINESE_HEADERS, HEADER_COLUMNS
 from linkaudit.store import Workspace
 
 _NEEDED = ("run_id", "case_id", "outcome")
+_READ_COLUMNS = (*_NEEDED, "reason")
 
 
 def _normalise_headers(frame: pl.DataFrame) -> pl.DataFrame:
@@ -55,9 +57,75 @@ def _read_tables(path: Path) -> list[tuple[str, pl.DataFrame, int]]:
                 f"{path}: no sheet has a 疑点编号 (case_id) column",
                 hint="import the exceptions.xlsx written by `linkaudit audit`, with 核实结果 filled",
             )
+        _check_formulas(
+            path, {name for name, sheet in sheets if "case_id" in _normalise_headers(sheet).columns}
+        )
         return tables
     frame = _normalise_headers(read_small_csv(path, "verification outcomes"))
+    # Our CSVs put a ' before text starting with = + - @ (so that Excel shows it as text).
+    text = [c for c in ("outcome", "reason") if c in frame.columns]
+    frame = frame.with_columns(undo_neutralised(pl.col(c).cast(pl.Utf8)) for c in text)
     return [(str(path), frame, 2)]
+
+
+def _check_formulas(path: Path, sheet_names: set[str]) -> None:
+    """Formula cells in the columns we read, without a cached value, are errors: fastexcel
+    reads the value Excel last computed, and a formula never computed (written by a script,
+    or by openpyxl) has none — it would be taken as blank, i.e. silently not verified."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            has_formulas = any(
+                b"<f>" in zf.read(n) or b"<f " in zf.read(n)
+                for n in zf.namelist()
+                if n.startswith("xl/worksheets/") and n.endswith(".xml")
+            )
+    except (OSError, zipfile.BadZipFile):
+        return  # fastexcel read it; nothing more to learn here
+    if not has_formulas:  # the common case: one quick scan, openpyxl not needed
+        return
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    cached = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    problems: list[str] = []
+    try:
+        for name in wb.sheetnames:
+            if name not in sheet_names:
+                continue
+            rows = wb[name].iter_rows(values_only=False)
+            header = next(rows, ())
+            wanted = {
+                i: HEADER_COLUMNS.get(str(c.value).strip(), str(c.value).strip())
+                for i, c in enumerate(header)
+                if c.value is not None
+            }
+            wanted = {i: col for i, col in wanted.items() if col in _READ_COLUMNS}
+            values = cached[name].iter_rows(min_row=2, values_only=True)
+            for cells, cached_row in zip(rows, values, strict=False):
+                for i, col in wanted.items():
+                    if i >= len(cells) or getattr(cells[i], "data_type", None) != "f":
+                        continue
+                    if i < len(cached_row) and cached_row[i] not in (None, ""):
+                        continue  # Excel computed it: the value shown is the value read
+                    problems.append(
+                        f"{path}: sheet {name!r}: row {cells[i].row}, column "
+                        f"{CHINESE_HEADERS[col]} ({col}), cell {cells[i].coordinate}: a formula "
+                        f"({str(cells[i].value)[:40]}) without a computed value"
+                    )
+    finally:
+        wb.close()
+        cached.close()
+    if problems:
+        shown = problems[:30]
+        more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
+        raise InputFileError(
+            f"{path}: {len(problems)} formula cell{'s' if len(problems) != 1 else ''} without a "
+            "value; nothing imported:\n" + "\n".join(f"  - {p}" for p in shown) + more,
+            hint="type the outcome as text (confirmed / cleared / pending), or open the file in "
+            "Excel and save it so that formulas have values",
+        )
 
 
 def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
@@ -113,12 +181,17 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
                 )
                 continue
             previous = records.get(case_id)
-            if previous and previous[1] != outcome:
+            if previous and (previous[1], previous[2]) != (outcome, reason_text):
+                # The same case twice with different answers: which one holds is the cadre's
+                # call, not ours (keeping the last would drop one silently).
                 problems.append(
-                    f"{where}: row {row}, column 核实结果 (outcome): case {case_id} already has "
-                    f"outcome {previous[1]!r} elsewhere in the file"
+                    f"{where}: row {row}, column 核实结果 (outcome): case {case_id} is here "
+                    f"{outcome!r} ({reason_text or 'no reason'}) but {previous[1]!r} "
+                    f"({previous[2] or 'no reason'}) at {previous[3]}"
                 )
                 continue
+            if previous:
+                continue  # the same answer twice (e.g. on the New sheet and the rule's): once
             records[case_id] = (run_id, outcome, reason_text, f"{where}: row {row}")
             run_ids.add(run_id)
     if problems:
@@ -169,7 +242,7 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
 def verification_status(ws: Workspace) -> pl.DataFrame:
     """Per rule and township, over the latest run's cases (cleared-and-suppressed included)."""
     ensure_history(ws)
-    return ws.query_pl(
+    frame = ws.query_pl(
         """
         WITH latest AS (SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1),
         cases AS (SELECT c.* FROM run_cases c JOIN latest USING (run_id)),
@@ -193,3 +266,4 @@ def verification_status(ws: Workspace) -> pl.DataFrame:
         GROUP BY ALL ORDER BY c.rule_id, township
         """
     )
+    return mask_frame(frame)  # a human-facing table like the others

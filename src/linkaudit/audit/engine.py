@@ -26,6 +26,7 @@ from linkaudit.audit.compile import (
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.errors import RuleError, WorkspaceError
+from linkaudit.privacy import mask_text
 from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
 
 #: Fields whose values must never reach an output unmasked.
@@ -333,6 +334,7 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
         raise WorkspaceError(
             f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
         )
+    _forbid_file_access(ws)
     # Bind every rule's SQL before running any: type errors (a text field compared with a
     # number, a non-boolean condition) are rule problems, reported with file and rule id.
     problems = []
@@ -446,8 +448,26 @@ def _missing_lookups(
     return unflagged
 
 
+def _forbid_file_access(ws: Workspace) -> None:
+    """Defence in depth behind the condition allow-list: rule SQL runs with DuckDB's file
+    access off (no read_csv, read_text, COPY, ATTACH, extensions) and the setting locked, so a
+    gap in the allow-list still cannot read or write a file. DuckDB cannot turn it back on for
+    this connection; nothing after the rules needs it (outputs are written by polars and
+    xlsxwriter, not by DuckDB)."""
+    state = ws.fetchone(
+        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
+    )
+    if state == (False, True):  # already locked down (a second run on this connection)
+        return
+    ws.execute("SET enable_external_access = false")
+    ws.execute("SET lock_configuration = true")
+
+
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The first line of a DuckDB error, ID-shaped values masked: a conversion error quotes
+    the offending value, which may be a full ID number."""
+    text = str(exc).strip()
+    return mask_text(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _distinct_persons(ws: Workspace, rule_ids: list[str]) -> int:

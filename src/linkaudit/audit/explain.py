@@ -1,5 +1,10 @@
 """`explain`: why a registrant or household was flagged — every rule it trips, each evidence
-record, and the link's per-field weights."""
+record, and the link's per-field weights.
+
+The answer is masked like every output (ID numbers, and keys that are ID numbers) unless
+`unmask`; so that a key copied from the masked spreadsheet still works, the key may also be a
+case id (疑点编号) or a masked key that names one registrant or household.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from linkaudit.config import Manifest
 from linkaudit.errors import LinkauditError, WorkspaceError
 from linkaudit.normalize import mask_id
+from linkaudit.privacy import mask_sql, mask_value
 from linkaudit.store import Workspace, quote_ident, table_name
 
 
@@ -20,17 +26,17 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
             hint="run `linkaudit audit MANIFEST` first",
         )
     has_household = "household" in ws.columns(bt)
-    where = "_key = ?" + (" OR household = ?" if has_household else "")
-    params = [key, key] if has_household else [key]
-    people = ws.fetchall(
-        f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
-        f"FROM {quote_ident(bt)} WHERE {where} ORDER BY _key",
-        params,
-    )
+    people = _people(ws, bt, has_household, key)
+    if not people:
+        unit = _case_unit(ws, key)
+        if unit is not None:
+            people = _people(ws, bt, has_household, unit)
+    if not people and "*" in key:
+        people = _people_by_masked_key(ws, bt, has_household, key, ben.name)
     if not people:
         raise LinkauditError(
             f"no registrant or household with key {key!r} in registry {ben.name!r}",
-            hint="use a person key or household key as they appear in exceptions.csv",
+            hint="use a person key, household key or case id (疑点编号) from exceptions.csv",
         )
     keys = [p[0] for p in people]
     marks = ", ".join("?" for _ in keys)
@@ -86,7 +92,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
                     ],
                 }
         out_findings.append(item)
-    return {
+    answer = {
         "key": key,
         "persons": [
             {
@@ -99,3 +105,51 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
         ],
         "findings": out_findings,
     }
+    return answer if unmask else mask_value(answer)
+
+
+def _people(ws: Workspace, bt: str, has_household: bool, key: str) -> list[tuple[Any, ...]]:
+    where = "_key = ?" + (" OR household = ?" if has_household else "")
+    return ws.fetchall(
+        f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
+        f"FROM {quote_ident(bt)} WHERE {where} ORDER BY _key",
+        [key, key] if has_household else [key],
+    )
+
+
+def _case_unit(ws: Workspace, case_id: str) -> str | None:
+    """The flagged unit (person or household key) of a case id, from the latest run having it."""
+    if not (ws.has_table("run_cases") and ws.has_table("runs")):
+        return None
+    row = ws.fetchone(
+        "SELECT c.unit_key FROM run_cases c JOIN runs r USING (run_id) WHERE c.case_id = ? "
+        "ORDER BY r.started_at DESC LIMIT 1",
+        [case_id],
+    )
+    return None if row is None else str(row[0])
+
+
+def _people_by_masked_key(
+    ws: Workspace, bt: str, has_household: bool, key: str, registry: str
+) -> list[tuple[Any, ...]]:
+    """The registrants whose key, or household, masks to `key` — if they are one unit."""
+    where = f"{mask_sql('_key')} = ?"
+    params = [key]
+    if has_household:
+        where += f" OR {mask_sql('household')} = ?"
+        params.append(key)
+    rows = ws.fetchall(
+        f"SELECT _key, {'household' if has_household else 'NULL'} FROM {quote_ident(bt)} "
+        f"WHERE {where}",
+        params,
+    )
+    units = {k for k, h in rows if mask_value(k) == key} | {
+        h for k, h in rows if h is not None and mask_value(h) == key
+    }
+    if len(units) > 1:
+        raise LinkauditError(
+            f"the masked key {key!r} fits {len(units)} registrants or households in registry "
+            f"{registry!r}",
+            hint="use the case id (疑点编号) from exceptions.csv, or the full key",
+        )
+    return _people(ws, bt, has_household, units.pop()) if units else []

@@ -37,6 +37,7 @@ from linkaudit.history import (
 )
 from linkaudit.link.engine import LinkReport, link_inputs_hash, link_workspace
 from linkaudit.load import LoadReport, load_workspace
+from linkaudit.privacy import id_column_warnings
 from linkaudit.report.outputs import (
     EXCEPTION_COLUMNS,
     build_exceptions,
@@ -188,6 +189,7 @@ def run_audit(
                 "links": link_report.reused,
             }
             summary["recorded"] = record
+            summary["warnings"] = id_column_warnings(ws, manifest, rules)  # keys masked: say so
             summary["rule_notes"] = rule_notes
             summary["load_notes"] = [n for r in load_report.registries for n in r.notes]
             summary["rules_not_applied"] = {

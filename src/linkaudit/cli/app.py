@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from linkaudit.cli.console import err_console
 from linkaudit.errors import LinkauditError, environment_fault
+from linkaudit.privacy import mask_text
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -26,9 +27,14 @@ class _Group(TyperGroup):
         except LinkauditError as exc:
             if _debug(ctx):
                 raise
-            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+            # Messages quote values (a key, a cell, a DuckDB error's operand): ID-shaped ones
+            # are masked here, for every command and every error.
+            message = mask_text(exc.message)
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+                err_console.print(
+                    f"[yellow]hint:[/] {escape(mask_text(exc.hint))}", highlight=False
+                )
             raise SystemExit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -46,7 +52,7 @@ class _Group(TyperGroup):
                     err_console.print(f"[yellow]hint:[/] {escape(fault.hint)}", highlight=False)
                 raise SystemExit(fault.exit_code) from None
             err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(mask_text(str(exc)))}",
                 highlight=False,
             )
             err_console.print(

@@ -100,7 +100,7 @@ def audit(
 
 
 def render_audit(result: AuditResult) -> None:
-    for warning in result.link.warnings:
+    for warning in [*result.link.warnings, *result.summary.get("warnings", [])]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     for note in result.summary.get("load_notes", []) + result.summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
@@ -200,7 +200,7 @@ def explain(
         list[str],
         typer.Argument(
             help="[MANIFEST] KEY: the manifest (or its folder; default ./linkaudit.yaml) and a "
-            "person key or household key of the register.",
+            "person key, household key or case id (masked keys work too).",
             show_default=False,
             metavar="[MANIFEST] KEY",
         ),
@@ -241,4 +241,6 @@ def explain(
                 lines.append(
                     f"    {c['comparison']:12s} {c['level'] or 'not compared':32s} {c['weight']:+.2f}"
                 )
-    console.print(Panel("\n".join(lines), title=f"explain {escape(key)}", expand=False))
+    console.print(
+        Panel("\n".join(lines), title=f"explain {escape(str(data['key']))}", expand=False)
+    )

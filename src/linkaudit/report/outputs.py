@@ -7,8 +7,10 @@ each department record, its key, the matched name and the rule's evidence fields
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,13 @@ import polars as pl
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.normalize import mask_ids
+from linkaudit.privacy import (
+    mask_frame,
+    mask_text,
+    neutralise_formulas,
+    private_tmpdir,
+    remove_stale_tmpdirs,
+)
 from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
 
 EXCEPTION_COLUMNS = [
@@ -79,22 +88,45 @@ DISCLAIMER = (
 )
 
 
+def tmp_bases(target: Path) -> tuple[Path, Path]:
+    """Where an output's temp files go: a private folder in the output folder's parent (so
+    that out/ only ever holds finished files), else in the output folder itself."""
+    return target.parent.parent, target.parent
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside target; on success it replaces target in one rename."""
+    """Yield a temp path in a private folder (see privacy.private_tmpdir); on success it
+    replaces target in one rename. The folder goes on every way out; one left by a killed run
+    is removed here by the next."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
+    bases = tmp_bases(target)
+    remove_stale_tmpdirs(bases)
+    with private_tmpdir(*bases) as folder:
+        tmp_path = folder / target.name
         yield tmp_path
-        # mkstemp makes the file private (0600); outputs get the usual permissions.
+        # Files in the private folder are the user's; outputs get the usual permissions.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
+        _replace(tmp_path, target)
+
+
+def _replace(tmp_path: Path, target: Path) -> None:
+    try:
         os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # The output folder is another file system (a mount): copy beside it, then rename.
+        fd, beside = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(tmp_path, beside)
+            os.chmod(beside, os.stat(tmp_path).st_mode & 0o777)
+            os.replace(beside, target)
+        finally:
+            Path(beside).unlink(missing_ok=True)
 
 
 def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
@@ -226,16 +258,17 @@ def build_exceptions(
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
+    """A CSV for people and machines: ID-shaped text masked, formula-like text neutralised."""
+    frame = neutralise_formulas(mask_frame(frame))
     with atomic_path(path) as tmp:
         # UTF-8 with BOM so that Excel opens Chinese text correctly; machines read it too.
         tmp.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8"))
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     with atomic_path(path) as tmp:
-        tmp.write_text(
-            json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
-        )
+        tmp.write_text(mask_text(text) + "\n", encoding="utf-8")
 
 
 def write_xlsx(
@@ -248,14 +281,26 @@ def write_xlsx(
 ) -> None:
     """The spreadsheet for township cadres. Every text cell is written as a string, so a value
     such as '=HYPERLINK(...)' stays text and is never evaluated as a formula. Cadres fill the
-    outcome column (a drop-down) and hand the file back to `linkaudit verify import`."""
+    outcome column (a drop-down) and hand the file back to `linkaudit verify import`.
+    ID-shaped text is masked in every sheet (keys that are ID numbers included); rows map back
+    to their case through the case id. xlsxwriter's constant-memory temp files (every cell of
+    the run) stay in the private temp folder, removed however the writing ends."""
     import xlsxwriter
 
-    exceptions = exceptions.select(EXCEPTION_COLUMNS)
+    exceptions = mask_frame(exceptions.select(EXCEPTION_COLUMNS))
+    quarantine = mask_frame(quarantine)
+    summary_rows = [
+        {k: mask_text(v) if isinstance(v, str) else v for k, v in r.items()} for r in summary_rows
+    ]
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(
             str(tmp),
-            {"strings_to_formulas": False, "strings_to_urls": False, "constant_memory": True},
+            {
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "constant_memory": True,
+                "tmpdir": str(tmp.parent),
+            },
         )
         wb.set_properties({"title": "linkaudit exceptions", "comments": DISCLAIMER})
         bold = wb.add_format({"bold": True})

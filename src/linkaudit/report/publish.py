@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from linkaudit.errors import LinkauditError, environment_error
+from linkaudit.privacy import TMP_PREFIX, remove_stale_tmpdirs
 
 #: Files and folders a run writes into its set (anything else in a real out/ folder is the
 #: user's, and is never moved or deleted).
@@ -57,6 +58,7 @@ class OutputSet:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             check_output(output)
+            clean_sets(output)  # what killed runs left (the workspace lock makes this safe)
             self.staging = Path(
                 tempfile.mkdtemp(prefix=f"{run_id}.", suffix=_PARTIAL, dir=self.root)
             )
@@ -97,11 +99,16 @@ def clean_sets(output: Path) -> None:
     """Remove every set but the published one (sets of earlier runs, staging folders left by
     a run that was killed). Safe to call at any time: the published set is never touched."""
     root = sets_dir(output)
+    # Private temp folders (privacy.private_tmpdir) go only when their process is gone; also
+    # those an older version left beside the output folder.
+    remove_stale_tmpdirs([root, output.parent])
     if not root.is_dir():
         return
     current = output.resolve() if output.is_symlink() else None
     for entry in root.iterdir():
-        if current is not None and entry.resolve() == current:
+        if (current is not None and entry.resolve() == current) or entry.name.startswith(
+            TMP_PREFIX
+        ):
             continue
         if entry.is_symlink() or entry.is_file():
             entry.unlink(missing_ok=True)
