@@ -215,7 +215,13 @@ def test_unreadable_value_is_quarantined_with_file_row_column(tmp_path: Path) ->
         tmp_path / "ws.duckdb", 'SELECT registry, file, "row", "column", reason FROM quarantine'
     )
     assert q == [
-        ("poverty", str(tmp_path / "poverty.csv"), 6, "人均纯收入(元)", "unreadable amount")
+        (
+            "poverty",
+            str(tmp_path / "poverty.csv"),
+            6,
+            "人均纯收入(元)",
+            "unreadable amount: 'about 3000'",
+        )
     ]
 
 
