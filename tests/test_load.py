@@ -392,21 +392,21 @@ def test_short_numbers_in_csv_are_years_and_months_not_serials(tmp_path: Path) -
     path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
     load_workspace(load_manifest(write_manifest(tmp_path, {"payroll": _payroll_reg(path.name)})))
     db = tmp_path / "ws.duckdb"
-    stored = query(
-        db, "SELECT _key, start_date, start_date_precision FROM reg_payroll ORDER BY _row"
-    )
-    assert stored == [
-        ("C1", dt.date(2015, 1, 1), "year"),
-        ("C2", dt.date(2015, 3, 1), "month"),
-        ("C3", dt.date(1998, 7, 1), "month"),
-        ("C4", dt.date(1998, 7, 1), "month"),
-        ("C5", dt.date(1998, 7, 1), "month"),
-        ("C6", dt.date(2015, 3, 2), "day"),
+    # Before: 1905-07-07, 2451-09-10, 1905-06-20, ..., 4228-01-17, 2015-03-01.
+    assert query(db, "SELECT _key, start_date FROM reg_payroll ORDER BY _row") == [
+        ("C1", dt.date(2015, 1, 1)),
+        ("C2", dt.date(2015, 3, 1)),
+        ("C3", dt.date(1998, 7, 1)),
+        ("C4", dt.date(1998, 7, 1)),
+        ("C5", dt.date(1998, 7, 1)),
+        ("C6", dt.date(2015, 3, 2)),
     ]
     assert _quarantine(db) == [
         (str(path), 8, "参加工作时间", "unreadable date: '850302'"),
         (str(path), 9, "参加工作时间", "unreadable date: '42064'"),
     ]
+    precision = query(db, "SELECT start_date_precision FROM reg_payroll ORDER BY _row")
+    assert [p for (p,) in precision] == ["year", "month", "month", "month", "month", "day"]
 
 
 def test_declared_excel_serial_column_reads_serials_from_text(tmp_path: Path) -> None:
@@ -453,20 +453,21 @@ def test_xlsx_numeric_cells_are_serials_text_cells_are_not(tmp_path: Path) -> No
     db = tmp_path / "ws.duckdb"
     stored = query(
         db,
-        "SELECT _key, birth_date, start_date, start_date_precision, id_status, id_usable, "
-        "id_birth_date FROM reg_payroll ORDER BY _row",
+        "SELECT _key, birth_date, start_date, id_status, id_usable, id_birth_date "
+        "FROM reg_payroll ORDER BY _row",
     )
     assert stored == [
-        ("X1", dt.date(1949, 12, 31), dt.date(2015, 3, 1), "day", "valid", True,
-         dt.date(1949, 12, 31)),
+        ("X1", dt.date(1949, 12, 31), dt.date(2015, 3, 1), "valid", True, dt.date(1949, 12, 31)),
         # The ID's last digits were lost in the float: never linked on.
-        ("X2", None, dt.date(1998, 7, 1), "month", "float_damaged", False, None),
-    ]  # fmt: skip
+        ("X2", None, dt.date(1998, 7, 1), "float_damaged", False, None),
+    ]
     assert _quarantine(db) == [
         (str(path), 4, "参加工作时间",
          "ambiguous date (a year or year-month, or an Excel serial?): '1998.07'"),
         (str(path), 5, "参加工作时间", "unreadable date: '42064'"),
     ]  # fmt: skip
+    precision = query(db, "SELECT start_date_precision FROM reg_payroll ORDER BY _row")
+    assert precision == [("day",), ("month",)]
 
 
 def test_department_birth_date_of_month_precision_does_not_override_the_id(
@@ -482,12 +483,21 @@ def test_department_birth_date_of_month_precision_does_not_override_the_id(
     ]
     path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
     load_workspace(load_manifest(write_manifest(tmp_path, {"payroll": _payroll_reg(path.name)})))
+    db = tmp_path / "ws.duckdb"
+    born = dt.date(1985, 4, 9)
+    # Before: 1985-04-01, 1990-01-01 and 1990-05-01 replaced the ID's date.
+    assert query(db, "SELECT _key, birth_date, id_birth_date FROM reg_payroll ORDER BY _row") == [
+        ("B1", born, born),
+        ("B2", born, born),
+        ("B3", dt.date(1990, 5, 1), None),
+        ("B4", dt.date(1985, 4, 10), born),
+        ("B5", born, born),
+    ]
     stored = query(
-        tmp_path / "ws.duckdb",
+        db,
         "SELECT _key, birth_date, birth_date_precision, birth_date_mismatch, id_birth_date "
         "FROM reg_payroll ORDER BY _row",
     )
-    born = dt.date(1985, 4, 9)
     assert stored == [
         ("B1", born, "day", False, born),
         ("B2", born, "day", True, born),
@@ -524,10 +534,10 @@ def test_future_birth_uses_the_manifest_as_of(tmp_path: Path) -> None:
     reg = {"payroll": _payroll_reg(path.name)}
     db = tmp_path / "ws.duckdb"
     report = load_workspace(load_manifest(write_manifest(tmp_path, reg)))
-    assert report.registries[0].id_status["future_birth"] == 1
     assert query(db, "SELECT id_status, id_usable, id_suspect, id_birth_date FROM reg_payroll") == [
         ("future_birth", True, True, None)
-    ]
+    ]  # before: valid, born 2016-01-01
+    assert report.registries[0].id_status["future_birth"] == 1
     # A later audit date makes the same number valid; an unchanged file is reloaded for it.
     later = load_manifest(write_manifest(tmp_path, reg, as_of=dt.date(2016, 6, 30)))
     report = load_workspace(later, force=False)
