@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,6 +212,10 @@ def _typed_columns(reg: RegistryConfig) -> set[str]:
     }
 
 
+def _loose(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name.lstrip("\ufeff")).split())
+
+
 def _numeric_cells(
     reader: object, sheet: str | int, reg: RegistryConfig, frame: pl.DataFrame
 ) -> dict[str, pl.Series]:
@@ -219,8 +224,9 @@ def _numeric_cells(
     Read as strings a numeric cell and a text cell look alike ('42064'). Read as booleans,
     fastexcel converts numbers (and booleans) and leaves text and date cells null: so a cell
     is numeric where the boolean read has a value and the text read looks like a number."""
-    stripped = {c.strip().lstrip("\ufeff"): i for i, c in enumerate(frame.columns)}
-    indices = sorted(stripped[c] for c in _typed_columns(reg) if c in stripped)
+    # Matched loosely (full-width forms folded, spaces dropped), as manifest column names are.
+    wanted = {_loose(c) for c in _typed_columns(reg)}
+    indices = [i for i, c in enumerate(frame.columns) if _loose(c) in wanted]
     if not indices:
         return {}
     try:
