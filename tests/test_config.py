@@ -167,7 +167,7 @@ def test_a_pinyin_column_that_does_not_exist_is_rejected(tmp_path: Path) -> None
     problems = _linkage_problems_of(tmp_path, [{**NAME_CMP, "pinyin": "nope"}])
     assert problems == [
         "linkage.comparisons.0.pinyin: 'nope' is not a field of the beneficiaries registry "
-        "(address, birth_date, exit_year, household, id_birth_date, id_number, id_region, "
+        "(address, birth_date, birth_date_mismatch, birth_date_precision, exit_year, household, id_birth_date, id_number, id_region, "
         "id_status, id_suspect, id_usable, income_per_capita, name, name_pinyin, name_raw, sex)"
     ]
 

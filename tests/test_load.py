@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+import xlsxwriter
 
 from conftest import (
     POVERTY_REG,
@@ -19,6 +21,7 @@ from conftest import (
     write_two_sheet_xlsx,
 )
 from linkaudit import load_manifest, load_workspace
+from linkaudit.normalize import check_char
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -215,7 +218,13 @@ def test_unreadable_value_is_quarantined_with_file_row_column(tmp_path: Path) ->
         tmp_path / "ws.duckdb", 'SELECT registry, file, "row", "column", reason FROM quarantine'
     )
     assert q == [
-        ("poverty", str(tmp_path / "poverty.csv"), 6, "人均纯收入(元)", "unreadable amount")
+        (
+            "poverty",
+            str(tmp_path / "poverty.csv"),
+            6,
+            "人均纯收入(元)",
+            "unreadable amount: 'about 3000'",
+        )
     ]
 
 
@@ -339,3 +348,198 @@ def test_markup_like_text_is_printed_as_is(runner, tmp_path: Path) -> None:
     result = run(runner, "load", write_manifest(tmp_path, {"poverty": reg}))
     assert result.exit_code == 2
     assert "'[/]姓名[bold]'" in result.output
+
+
+# --- values read wrongly without a word (issue #9) ------------------------------------------
+
+PAYROLL_HEADER = ["登记编号", "姓名", "身份证号", "出生日期", "参加工作时间", "月工资"]
+
+
+def _payroll_reg(path: str, **extra: object) -> dict:
+    return {
+        "department": "财政局",
+        "role": "beneficiaries",
+        "path": path,
+        "key": "登记编号",
+        "fields": {
+            "name": "姓名",
+            "id_number": "身份证号",
+            "birth_date": "出生日期",
+            "start_date": "参加工作时间",
+            "amount": "月工资",
+        },
+        **extra,
+    }
+
+
+def _quarantine(db: Path) -> list[tuple]:
+    return query(
+        db, 'SELECT file, "row", "column", reason FROM quarantine ORDER BY "row", "column"'
+    )
+
+
+def test_short_numbers_in_csv_are_years_and_months_not_serials(tmp_path: Path) -> None:
+    rows = [
+        ("C1", "韦一", "", "", "2015", "3000"),
+        ("C2", "韦二", "", "", "201503", "3000"),
+        ("C3", "韦三", "", "", "1998.07", "3000"),
+        ("C4", "韦四", "", "", "1998年7月", "3000"),
+        ("C5", "韦五", "", "", "1998-07", "3000"),
+        ("C6", "韦六", "", "", "２０１５－０３－０２", "3000"),
+        ("C7", "韦七", "", "", "850302", "3000"),  # was 4228-01-17
+        ("C8", "韦八", "", "", "42064", "3000"),  # text of a serial: not in a CSV
+    ]
+    path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
+    load_workspace(load_manifest(write_manifest(tmp_path, {"payroll": _payroll_reg(path.name)})))
+    db = tmp_path / "ws.duckdb"
+    # Before: 1905-07-07, 2451-09-10, 1905-06-20, ..., 4228-01-17, 2015-03-01.
+    assert query(db, "SELECT _key, start_date FROM reg_payroll ORDER BY _row") == [
+        ("C1", dt.date(2015, 1, 1)),
+        ("C2", dt.date(2015, 3, 1)),
+        ("C3", dt.date(1998, 7, 1)),
+        ("C4", dt.date(1998, 7, 1)),
+        ("C5", dt.date(1998, 7, 1)),
+        ("C6", dt.date(2015, 3, 2)),
+    ]
+    assert _quarantine(db) == [
+        (str(path), 8, "参加工作时间", "unreadable date: '850302'"),
+        (str(path), 9, "参加工作时间", "unreadable date: '42064'"),
+    ]
+    precision = query(db, "SELECT start_date_precision FROM reg_payroll ORDER BY _row")
+    assert [p for (p,) in precision] == ["year", "month", "month", "month", "month", "day"]
+
+
+def test_declared_excel_serial_column_reads_serials_from_text(tmp_path: Path) -> None:
+    rows = [("C1", "韦一", "", "", "42064", "1"), ("C2", "韦二", "", "", "60", "1")]
+    path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
+    reg = _payroll_reg(path.name, types={"start_date": "excel_serial"})
+    load_workspace(load_manifest(write_manifest(tmp_path, {"payroll": reg})))
+    db = tmp_path / "ws.duckdb"
+    assert query(db, "SELECT _key, start_date, start_date_precision FROM reg_payroll") == [
+        ("C1", dt.date(2015, 3, 1), "day")
+    ]
+    assert _quarantine(db) == [
+        (
+            str(path),
+            3,
+            "参加工作时间",
+            "Excel serial 60 is 1900-02-29, a day that does not exist: '60'",
+        )
+    ]
+
+
+def _payroll_xlsx(path: Path) -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("在编人员")
+    ws.write_row(0, 0, PAYROLL_HEADER)
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    ws.write_row(1, 0, ["X1", "韦一", "11010519491231002X"])
+    ws.write_datetime(1, 3, dt.datetime(1949, 12, 31), date_fmt)
+    ws.write_number(1, 4, 42064)  # a serial shown as a number
+    ws.write_row(2, 0, ["X2", "韦二"])
+    ws.write_number(2, 2, 4.50124198703021e17)  # an ID typed into a number cell
+    ws.write_string(2, 4, "1998.07")  # a text cell: the year-month
+    ws.write_row(3, 0, ["X3", "韦三", "11010519491231002X"])
+    ws.write_number(3, 4, 1998.07)  # a number cell: 1905-06-20 or July 1998?
+    ws.write_row(4, 0, ["X4", "韦四", "11010519491231002X"])
+    ws.write_string(4, 4, "42064")  # a text cell of digits is no serial
+    wb.close()
+    return path
+
+
+def test_xlsx_numeric_cells_are_serials_text_cells_are_not(tmp_path: Path) -> None:
+    path = _payroll_xlsx(tmp_path / "payroll.xlsx")
+    load_workspace(load_manifest(write_manifest(tmp_path, {"payroll": _payroll_reg(path.name)})))
+    db = tmp_path / "ws.duckdb"
+    stored = query(
+        db,
+        "SELECT _key, birth_date, start_date, id_status, id_usable, id_birth_date "
+        "FROM reg_payroll ORDER BY _row",
+    )
+    assert stored == [
+        ("X1", dt.date(1949, 12, 31), dt.date(2015, 3, 1), "valid", True, dt.date(1949, 12, 31)),
+        # The ID's last digits were lost in the float: never linked on.
+        ("X2", None, dt.date(1998, 7, 1), "float_damaged", False, None),
+    ]
+    assert _quarantine(db) == [
+        (str(path), 4, "参加工作时间",
+         "ambiguous date (a year or year-month, or an Excel serial?): '1998.07'"),
+        (str(path), 5, "参加工作时间", "unreadable date: '42064'"),
+    ]  # fmt: skip
+    precision = query(db, "SELECT start_date_precision FROM reg_payroll ORDER BY _row")
+    assert precision == [("day",), ("month",)]
+
+
+def test_department_birth_date_of_month_precision_does_not_override_the_id(
+    tmp_path: Path,
+) -> None:
+    id_1985 = "450124198504095228"[:17] + check_char("45012419850409522")
+    rows = [
+        ("B1", "韦一", id_1985, "1985.04", "", ""),  # agrees with the ID, says less
+        ("B2", "韦二", id_1985, "1990", "", ""),  # disagrees: the ID's date stays
+        ("B3", "韦三", "", "1990.05", "", ""),  # no ID: the month is all there is
+        ("B4", "韦四", id_1985, "1985-04-10", "", ""),  # a day: the department's wins
+        ("B5", "韦五", id_1985, "", "", ""),
+    ]
+    path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
+    load_workspace(load_manifest(write_manifest(tmp_path, {"payroll": _payroll_reg(path.name)})))
+    db = tmp_path / "ws.duckdb"
+    born = dt.date(1985, 4, 9)
+    # Before: 1985-04-01, 1990-01-01 and 1990-05-01 replaced the ID's date.
+    assert query(db, "SELECT _key, birth_date, id_birth_date FROM reg_payroll ORDER BY _row") == [
+        ("B1", born, born),
+        ("B2", born, born),
+        ("B3", dt.date(1990, 5, 1), None),
+        ("B4", dt.date(1985, 4, 10), born),
+        ("B5", born, born),
+    ]
+    stored = query(
+        db,
+        "SELECT _key, birth_date, birth_date_precision, birth_date_mismatch, id_birth_date "
+        "FROM reg_payroll ORDER BY _row",
+    )
+    assert stored == [
+        ("B1", born, "day", False, born),
+        ("B2", born, "day", True, born),
+        ("B3", dt.date(1990, 5, 1), "month", False, None),
+        ("B4", dt.date(1985, 4, 10), "day", True, born),
+        ("B5", born, "day", False, born),
+    ]
+
+
+def test_id_number_in_an_amount_column_is_quarantined_not_a_crash(runner, tmp_path: Path) -> None:
+    # Issue #9: an 18-digit number (>= 1e16) in an amount column ended the load with exit 3.
+    rows = [
+        ("A1", "韦一", "", "", "", "3,000"),
+        ("A2", "韦二", "", "", "", "450124198703021234"),
+    ]
+    path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
+    manifest = write_manifest(tmp_path, {"payroll": _payroll_reg(path.name)})
+    result = run(runner, "load", manifest)
+    assert result.exit_code == 0, result.output
+    assert "450124198703021234" not in result.output
+    db = tmp_path / "ws.duckdb"
+    assert query(db, "SELECT _key, amount FROM reg_payroll") == [("A1", Decimal("3000.0000"))]
+    assert _quarantine(db) == [
+        (str(path), 3, "月工资", "amount too large for DECIMAL(20,4): '450124********1234'")
+    ]
+    assert query(db, "SELECT rows_read, rows_loaded, rows_quarantined FROM load_log") == [(2, 1, 1)]
+
+
+def test_future_birth_uses_the_manifest_as_of(tmp_path: Path) -> None:
+    born_2016 = "45012420160101001"
+    number = born_2016 + check_char(born_2016)
+    rows = [("F1", "韦一", number, "", "", "")]
+    path = write_csv(tmp_path / "payroll.csv", PAYROLL_HEADER, rows, "utf-8")
+    reg = {"payroll": _payroll_reg(path.name)}
+    db = tmp_path / "ws.duckdb"
+    report = load_workspace(load_manifest(write_manifest(tmp_path, reg)))
+    assert query(db, "SELECT id_status, id_usable, id_suspect, id_birth_date FROM reg_payroll") == [
+        ("future_birth", True, True, None)
+    ]  # before: valid, born 2016-01-01
+    assert report.registries[0].id_status["future_birth"] == 1
+    # A later audit date makes the same number valid; an unchanged file is reloaded for it.
+    later = load_manifest(write_manifest(tmp_path, reg, as_of=dt.date(2016, 6, 30)))
+    report = load_workspace(later, force=False)
+    assert not report.registries[0].skipped
+    assert query(db, "SELECT id_status FROM reg_payroll") == [("valid",)]

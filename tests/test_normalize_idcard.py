@@ -6,6 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkaudit.normalize import (
+    ID_PLACEHOLDERS,
+    ID_STATUSES,
+    PROVINCE_CODES,
     IdInfo,
     check_char,
     mask_id,
@@ -46,7 +49,18 @@ def test_upgrade_15() -> None:
         ("310112851309522", "310112851309522", "malformed"),  # month 13
         ("1101051949123100X2", "1101051949123100X2", "malformed"),
         ("abc", "abc", "malformed"),
-        (4.50124e17, "4.50124e+17", "malformed"),  # Excel float: digits already lost
+        (4.50124e17, "4.50124e+17", "float_damaged"),  # Excel float: digits already lost
+        (4.50124198703021e17, "4.50124198703021e+17", "float_damaged"),
+        ("4.50124198703021e+17", "4.50124198703021e+17", "float_damaged"),  # a CSV of floats
+        ("4.50124E+17", "4.50124E+17", "float_damaged"),  # as Excel shows it
+        ("450124198703021234.0", "450124198703021234.0", "float_damaged"),
+        (float(2**53), "9007199254740992.0", "float_damaged"),
+        ("310112850409522.0", "310112198504095227", "upgraded_15"),  # a float holding 15 digits
+        ("310112850409522.5", "310112850409522.5", "malformed"),
+        ("000000194912310026", "000000194912310026", "malformed"),  # no such province
+        ("991051194912310022", "991051194912310022", "malformed"),
+        ("100000850409522", "100000850409522", "malformed"),
+        ("110105210012310025", "110105210012310025", "future_birth"),  # born in 2100
         (110105194912310021, "110105194912310021", "bad_checksum"),
         (310112850409522, "310112198504095227", "upgraded_15"),
         (310112850409522.0, "310112198504095227", "upgraded_15"),
@@ -60,6 +74,16 @@ def test_upgrade_15() -> None:
         ("NULL", None, "missing"),
         ("null", None, "missing"),
         ("None", None, "missing"),
+        *((p, None, "missing") for p in ID_PLACEHOLDERS),
+        ("未知", None, "missing"),
+        ("?", None, "missing"),
+        ("00", None, "missing"),
+        ("000000000000000000", None, "missing"),
+        ("--", None, "missing"),
+        ("—", None, "missing"),
+        ("N/A", None, "missing"),
+        ("不详", None, "missing"),
+        ("\u3000\u3000", None, "missing"),
     ],
 )
 def test_normalize_id_table(raw: object, number: str | None, status: str) -> None:
@@ -79,6 +103,64 @@ def test_normalize_id_details() -> None:
     assert normalize_id("abc") == IdInfo("abc", "malformed", None, None, None)
 
 
+AS_OF = datetime.date(2015, 12, 31)
+
+
+def test_birth_after_the_audit_date_is_future_birth() -> None:
+    # Issue #9: a birth date after the audit date counted as valid.
+    born_2016 = "110105201601010012"
+    born_2016 = born_2016[:17] + check_char(born_2016[:17])
+    assert normalize_id(born_2016, as_of=AS_OF) == IdInfo(
+        born_2016, "future_birth", None, None, None
+    )
+    assert normalize_id(born_2016, as_of=datetime.date(2016, 1, 1)).status == "valid"
+    # Without a reference date the check uses today.
+    far = "110105209901010012"
+    far = far[:17] + check_char(far[:17])
+    assert normalize_id(far).status == "future_birth"
+    frame = normalize_ids(pl.Series([born_2016, VALID]), as_of=AS_OF)
+    assert frame.get_column("id_status").to_list() == ["future_birth", "valid"]
+    assert frame.get_column("id_birth_date").to_list() == [None, datetime.date(1949, 12, 31)]
+
+
+def test_province_code_is_checked() -> None:
+    # Issue #9: 000000... and 99.... passed as valid when their check character was right.
+    for region in ("000000", "990000", "191234", "470000", "840000"):
+        first17 = f"{region}19491231002"
+        number = first17 + check_char(first17)
+        assert normalize_id(number).status == "malformed", region
+        assert normalize_ids(pl.Series([number])).get_column("id_status")[0] == "malformed"
+    for prefix in ("11", "45", "65", "71", "81", "82", "83"):
+        first17 = f"{prefix}010519491231002"
+        assert normalize_id(first17 + check_char(first17)).status == "valid", prefix
+    # A foreigner's permanent residence ID (2023): 9, then the province of issue.
+    first17 = "94515619491231002"
+    assert normalize_id(first17 + check_char(first17)).status == "valid"
+    assert set(PROVINCE_CODES) >= {"11", "45", "71", "81", "82", "83"}
+
+
+def test_numeric_workbook_cell_with_18_digits_is_float_damaged() -> None:
+    # fastexcel writes the float 4.50124198703021e17 as these digits: the last three are noise.
+    text = "450124198703020992"
+    assert normalize_id(text).status == "bad_checksum"  # a text cell: a typo, maybe
+    assert normalize_id(text, numeric_cell=True) == IdInfo(text, "float_damaged", None, None, None)
+    frame = normalize_ids(
+        pl.Series([text, text, "450124850302123"]), numeric=pl.Series([True, False, True])
+    )
+    assert frame.get_column("id_status").to_list() == [
+        "float_damaged",
+        "bad_checksum",
+        "upgraded_15",
+    ]
+
+
+def test_every_status_is_in_the_shared_list() -> None:
+    assert set(ID_STATUSES) == {
+        "valid", "upgraded_15", "bad_checksum", "malformed", "future_birth", "float_damaged",
+        "missing",
+    }  # fmt: skip
+
+
 # --- generated IDs -------------------------------------------------------------------------
 
 _dates = st.dates(datetime.date(1890, 1, 1), datetime.date(2035, 12, 31))
@@ -87,7 +169,12 @@ _dates = st.dates(datetime.date(1890, 1, 1), datetime.date(2035, 12, 31))
 @st.composite
 def id_like(draw: st.DrawFn) -> str:
     """Plausible and implausible ID cells: right or wrong check, 15 digits, dirty formatting."""
-    region = draw(st.from_regex(r"[1-8][0-9]{5}", fullmatch=True))
+    region = draw(
+        st.one_of(
+            st.from_regex(r"[1-9][0-9]{5}", fullmatch=True),
+            st.sampled_from(sorted(PROVINCE_CODES)).map(lambda p: p + "0124"),
+        )
+    )
     born = draw(_dates)
     seq = draw(st.from_regex(r"[0-9]{3}", fullmatch=True))
     first17 = f"{region}{born:%Y%m%d}{seq}"
@@ -128,7 +215,7 @@ _any_cell = st.one_of(
 @given(_any_cell)
 def test_normalize_id_never_raises(value: object) -> None:
     info = normalize_id(value)
-    assert info.status in {"valid", "upgraded_15", "bad_checksum", "malformed", "missing"}
+    assert info.status in ID_STATUSES
     assert (info.id_number is None) == (info.status == "missing")
     if info.status in {"valid", "upgraded_15", "bad_checksum"}:
         assert info.id_number is not None and len(info.id_number) == 18
@@ -147,7 +234,13 @@ def test_normalize_id_idempotent(value: object) -> None:
     assert again.status == expected
 
 
-def _expected_frame(values: list[object]) -> list[dict[str, object]]:
+def _expected_frame(
+    values: list[object], numeric: list[bool] | None = None
+) -> list[dict[str, object]]:
+    flags = numeric or [False] * len(values)
+    infos = [
+        normalize_id(v, as_of=AS_OF, numeric_cell=f) for v, f in zip(values, flags, strict=True)
+    ]
     return [
         {
             "id_number": i.id_number,
@@ -156,23 +249,36 @@ def _expected_frame(values: list[object]) -> list[dict[str, object]]:
             "id_sex": i.sex,
             "id_region": i.region,
         }
-        for i in map(normalize_id, values)
+        for i in infos
     ]
 
 
 @given(st.lists(st.one_of(st.none(), id_like(), _messy_text, st.text(max_size=20)), max_size=30))
 def test_bulk_agrees_with_scalar_text(values: list[str | None]) -> None:
-    assert normalize_ids(pl.Series(values, dtype=pl.Utf8)).to_dicts() == _expected_frame(values)
+    series = pl.Series(values, dtype=pl.Utf8)
+    assert normalize_ids(series, as_of=AS_OF).to_dicts() == _expected_frame(values)
+
+
+@given(
+    st.lists(st.tuples(st.one_of(st.none(), id_like(), _messy_text), st.booleans()), max_size=30)
+)
+def test_bulk_agrees_with_scalar_numeric_cells(cells: list[tuple[str | None, bool]]) -> None:
+    values = [v for v, _ in cells]
+    flags = [f for _, f in cells]
+    frame = normalize_ids(pl.Series(values, dtype=pl.Utf8), as_of=AS_OF, numeric=pl.Series(flags))
+    assert frame.to_dicts() == _expected_frame(values, flags)
 
 
 @given(st.lists(st.one_of(st.none(), st.integers(-(10**18), 10**18)), max_size=30))
 def test_bulk_agrees_with_scalar_int(values: list[int | None]) -> None:
-    assert normalize_ids(pl.Series(values, dtype=pl.Int64)).to_dicts() == _expected_frame(values)
+    series = pl.Series(values, dtype=pl.Int64)
+    assert normalize_ids(series, as_of=AS_OF).to_dicts() == _expected_frame(values)
 
 
 @given(st.lists(st.one_of(st.none(), st.floats(), st.integers(0, 10**18).map(float)), max_size=30))
 def test_bulk_agrees_with_scalar_float(values: list[float | None]) -> None:
-    assert normalize_ids(pl.Series(values, dtype=pl.Float64)).to_dicts() == _expected_frame(values)
+    series = pl.Series(values, dtype=pl.Float64)
+    assert normalize_ids(series, as_of=AS_OF).to_dicts() == _expected_frame(values)
 
 
 def test_bulk_schema_and_null_dtype() -> None:

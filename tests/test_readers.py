@@ -79,3 +79,46 @@ def test_jsonl_and_parquet_round_trip(tmp_path: Path, table) -> None:
         reg = RegistryConfig(name="r", path=tmp_path / name, fields={"name": cols[0]})
         back = read_registry(reg).frame
         assert back.drop(ROW).rows() == frame.rows(), name
+
+
+def test_xlsx_reader_keeps_which_cells_were_numbers(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import xlsxwriter
+
+    path = tmp_path / "p.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["姓名", " 日期", "身份证号", "备注"])
+    ws.write_row(1, 0, ["韦一"])
+    ws.write_number(1, 1, 42064)
+    ws.write_number(1, 2, 4.50124198703021e17)
+    ws.write_number(1, 3, 7)
+    ws.write_row(2, 0, ["韦二", "42064", "450124198703021234", "x"])
+    ws.write_datetime(3, 1, dt.datetime(2015, 3, 1), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    ws.write_boolean(3, 2, True)
+    wb.close()
+    reg = RegistryConfig(
+        name="p", path=path, fields={"name": "姓名", "start_date": "日期", "id_number": "身份证号"}
+    )
+    result = read_registry(reg)
+    # Read as text, the numeric and the text cells look alike ...
+    assert result.frame.get_column("日期").to_list() == ["42064", "42064", "2015-03-01 00:00:00"]
+    assert result.frame.get_column("身份证号").to_list()[:2] == [
+        "450124198703020992",
+        "450124198703021234",
+    ]
+    # ... the reader says which were numbers: not text, not date-formatted, not boolean cells.
+    # Only columns whose cell type matters (dates and the ID) are looked at.
+    assert set(result.numeric_cells) == {"日期", "身份证号"}
+    assert result.numeric_cells["日期"].to_list() == [True, False, False]
+    assert result.numeric_cells["身份证号"].to_list() == [True, False, False]
+    # CSV has no cell types.
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text("姓名,日期\n韦一,42064\n", encoding="utf-8")
+    assert (
+        read_registry(
+            RegistryConfig(name="c", path=csv_path, fields={"name": "姓名", "start_date": "日期"})
+        ).numeric_cells
+        == {}
+    )

@@ -40,7 +40,9 @@ DATE_FIELDS = frozenset(
 )
 AMOUNT_FIELDS = frozenset({"income_per_capita", "self_paid", "area", "amount", "total_cost"})
 INT_FIELDS = frozenset({"household_size", "identified_year", "exit_year"})
-FieldType = Literal["text", "date", "amount", "int"]
+#: `excel_serial`: a date column whose numbers are Excel serials (also in a CSV's text).
+FieldType = Literal["text", "date", "excel_serial", "amount", "int"]
+DATE_TYPES = ("date", "excel_serial")
 
 
 def field_type(canonical: str, overrides: dict[str, FieldType] | None = None) -> FieldType:

@@ -14,9 +14,10 @@ import polars as pl
 
 from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.faults import fault_point
-from linkaudit.ingest.canonical import ID_STATUSES, KEY, canonicalize
+from linkaudit.ingest.canonical import KEY, canonicalize
 from linkaudit.ingest.readers import ROW, file_checksum, read_registry
 from linkaudit.store import Workspace, table_name
+from linkaudit.vocabulary import ID_STATUSES
 
 #: Called as progress(registry_name, step, done_steps, total_steps).
 Progress = Callable[[str, str, int, int], None]
@@ -65,14 +66,20 @@ class LoadReport:
         return {"database": self.database, "registries": [r.as_dict() for r in self.registries]}
 
 
-def fields_hash(reg: RegistryConfig) -> str:
-    """Hash of everything in a registry's config that changes what gets loaded."""
+def fields_hash(reg: RegistryConfig, as_of: dt.date | None = None) -> str:
+    """Hash of everything in a registry's config that changes what gets loaded (the audit
+    date too: it decides which ID birth dates are in the future)."""
     spec = reg.model_dump(mode="json", exclude={"department"})
+    if as_of is not None:
+        spec["as_of"] = as_of.isoformat()
     return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
-    """Read, normalise and store one registry, replacing what was there before."""
+def load_registry(ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = None) -> RegistryLoad:
+    """Read, normalise and store one registry, replacing what was there before.
+
+    ``as_of``: the audit's reference date (the manifest's `as_of`); ID numbers whose birth date
+    is after it are `future_birth`. Today when not given."""
     started = time.perf_counter()
     result = read_registry(reg)
     raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
@@ -85,7 +92,9 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
     with ThreadPoolExecutor(max_workers=1) as pool:
         raw_written = pool.submit(ws.write_table_on_cursor, staging, raw)
         try:
-            canonical = canonicalize(result.frame, reg)
+            canonical = canonicalize(
+                result.frame, reg, as_of=as_of, numeric_cells=result.numeric_cells
+            )
         finally:
             raw_written.result()
     frame = canonical.frame
@@ -111,7 +120,7 @@ def load_registry(ws: Workspace, reg: RegistryConfig) -> RegistryLoad:
                 reg.resolved_format,
                 result.encoding,
                 result.checksum,
-                fields_hash(reg),
+                fields_hash(reg, as_of),
                 result.frame.height,
                 frame.height,
                 quarantined,
@@ -188,7 +197,9 @@ def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
     return joined.with_columns(pl.col("k").alias(KEY)).drop("k").select(frame.columns)
 
 
-def unchanged_load(ws: Workspace, reg: RegistryConfig) -> RegistryLoad | None:
+def unchanged_load(
+    ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = None
+) -> RegistryLoad | None:
     """The previous load of this registry, if its file and settings are unchanged."""
     if not reg.path.is_file() or not ws.has_table(table_name("reg", reg.name)):
         return None
@@ -197,7 +208,7 @@ def unchanged_load(ws: Workspace, reg: RegistryConfig) -> RegistryLoad | None:
         "rows_quarantined FROM load_log WHERE registry = ?",
         [reg.name],
     )
-    if row is None or row[4] != fields_hash(reg):
+    if row is None or row[4] != fields_hash(reg, as_of):
         return None
     started = time.perf_counter()
     if file_checksum(reg.path) != row[3]:
@@ -242,8 +253,8 @@ def load_workspace(
         for i, reg in enumerate(regs):
             if progress:
                 progress(reg.name, "loading", i, len(regs))
-            previous = None if force else unchanged_load(ws, reg)
-            report.registries.append(previous or load_registry(ws, reg))
+            previous = None if force else unchanged_load(ws, reg, manifest.as_of)
+            report.registries.append(previous or load_registry(ws, reg, manifest.as_of))
             fault_point("load_half")
         if progress:
             progress("", "done", len(regs), len(regs))

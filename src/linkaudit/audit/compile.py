@@ -15,7 +15,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from linkaudit.config import Manifest, RegistryConfig
+from linkaudit.config import DATE_TYPES, Manifest, RegistryConfig
 
 #: Columns every loaded registry has (see ingest.canonical).
 BASE_COLUMNS = (
@@ -31,6 +31,8 @@ BASE_COLUMNS = (
     "id_usable",
     "id_suspect",
     "birth_date",
+    "birth_date_precision",
+    "birth_date_mismatch",
     "sex",
     "address",
 )
@@ -108,6 +110,8 @@ class Scope:
 
 def registry_columns(reg: RegistryConfig) -> frozenset[str]:
     cols = set(BASE_COLUMNS) | set(reg.fields)
+    # Every date field comes with its precision (day, month, year): see ingest.canonical.
+    cols |= {f"{c}_precision" for c in reg.fields if reg.canonical_type(c) in DATE_TYPES}
     if reg.household:
         cols.add("household")
     return frozenset(cols)

@@ -24,7 +24,7 @@ from linkaudit.audit.compile import (
     rule_scope,
 )
 from linkaudit.audit.rules import Rule
-from linkaudit.config import Manifest
+from linkaudit.config import DATE_TYPES, Manifest
 from linkaudit.errors import RuleError, WorkspaceError
 from linkaudit.privacy import mask_text
 from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
@@ -132,7 +132,10 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
         if wf not in scope.record_columns:
             raise ConditionError(f"window field `{wf}` is not a field of {rule.registry!r}")
         reg_cfg = manifest.registries[rule.registry]
-        if wf not in ("birth_date", "id_birth_date") and reg_cfg.canonical_type(wf) != "date":
+        if (
+            wf not in ("birth_date", "id_birth_date")
+            and reg_cfg.canonical_type(wf) not in DATE_TYPES
+        ):
             raise ConditionError(f"window field `{wf}` is not a date field of {rule.registry!r}")
     bt = quote_ident(table_name("reg", ben.name))
     rid = quote_literal(rule.id)[1:-1]  # rule ids are validated identifiers; quoted anyway

@@ -11,6 +11,7 @@ from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
 from linkaudit.load import LoadReport, load_workspace
+from linkaudit.vocabulary import ID_STATUSES
 
 
 @app.command()
@@ -34,7 +35,7 @@ def render_load(report: LoadReport) -> Table:
         table.add_column(
             col, justify="right" if col in ("read", "loaded", "quarantined") else "left"
         )
-    for col in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing"):
+    for col in ID_STATUSES:
         table.add_column(f"ID {col}", justify="right")
     for r in report.registries:
         fmt = r.format + (f" ({r.encoding})" if r.encoding else "")
@@ -45,9 +46,6 @@ def render_load(report: LoadReport) -> Table:
             f"{r.rows_read:,}",
             f"{r.rows_loaded:,}",
             f"{r.rows_quarantined:,}",
-            *(
-                f"{r.id_status.get(s, 0):,}"
-                for s in ("valid", "upgraded_15", "bad_checksum", "malformed", "missing")
-            ),
+            *(f"{r.id_status.get(s, 0):,}" for s in ID_STATUSES),
         )
     return table

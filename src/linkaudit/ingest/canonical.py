@@ -2,35 +2,37 @@
 
 Canonical columns of every `reg_<registry>` table:
   _row, _key, [household], name_raw, name, name_pinyin, id_number, id_status, id_birth_date,
-  id_region, id_usable, id_suspect, birth_date, sex, address, then every other mapped field,
-  parsed by its type (date, amount, int, text).
-Rows whose required values cannot be read are returned separately as quarantine entries
-(registry, file, row, column, reason); they never vanish silently.
+  id_region, id_usable, id_suspect, birth_date, birth_date_precision, birth_date_mismatch, sex,
+  address, then every other mapped field, parsed by its type (date, excel_serial, amount, int,
+  text); a date field `f` comes with `f_precision` (day, month or year; the date is the first
+  day of that period).
+Rows whose values cannot be read are returned separately as quarantine entries (registry, file,
+row, column, reason with the raw value); they never vanish silently.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 
 import polars as pl
 
-from linkaudit.config import RegistryConfig
+from linkaudit.config import DATE_TYPES, RegistryConfig
 from linkaudit.errors import DuplicateKeyError, InputFileError
 from linkaudit.ingest.readers import ROW
-from linkaudit.normalize import (
-    mask_id,
-    normalize_ids,
-    normalize_names,
-    parse_amounts,
-    parse_dates,
-    parse_ints,
-)
+from linkaudit.normalize import mask_id, mask_ids, normalize_ids, normalize_names
+from linkaudit.normalize.amounts import read_amounts, read_ints
+from linkaudit.normalize.dates import read_dates
 from linkaudit.store import QUARANTINE_SCHEMA
+from linkaudit.vocabulary import ID_STATUSES
+
+__all__ = ["HOUSEHOLD", "ID_STATUSES", "KEY", "Canonical", "canonicalize", "check_columns"]
 
 KEY = "_key"
 HOUSEHOLD = "household"
-ID_STATUSES = ("valid", "upgraded_15", "bad_checksum", "malformed", "missing")
+# Shown in a quarantine reason: enough of a raw value to find it, never a whole ID number.
+_MAX_SHOWN = 40
 _SEX_VALUES = {
     "男": "M",
     "女": "F",
@@ -113,8 +115,32 @@ def _as_text_series(series: pl.Series) -> pl.Series:
     return series.cast(pl.Utf8)
 
 
-def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
-    """Normalise one registry's rows. Pure: returns new frames, raises on file-level problems."""
+def _shown(raw: pl.Series) -> pl.Series:
+    """Raw values as a quarantine reason quotes them: text, cut short, ID-like values masked."""
+    text = raw.cast(pl.Utf8) if raw.dtype != pl.Utf8 else raw
+    text = text.str.slice(0, _MAX_SHOWN)
+    id_like = text.str.count_matches("[0-9０-９]").fill_null(0) >= 14
+    return (
+        pl.DataFrame({"t": text, "masked": mask_ids(text), "id_like": id_like})
+        .select(pl.when("id_like").then(pl.col("masked")).otherwise(pl.col("t")))
+        .to_series()
+    )
+
+
+def canonicalize(
+    frame: pl.DataFrame,
+    reg: RegistryConfig,
+    *,
+    as_of: dt.date | None = None,
+    numeric_cells: dict[str, pl.Series] | None = None,
+) -> Canonical:
+    """Normalise one registry's rows. Pure: returns new frames, raises on file-level problems.
+
+    ``as_of`` is the audit's reference date (an ID's birth date after it is ``future_birth``;
+    today when not given). ``numeric_cells`` (from the reader, workbooks only) marks per source
+    column the cells that were numbers: only those can be Excel serials or float-damaged IDs.
+    """
+    numeric_cells = numeric_cells or {}
     reg = resolve_columns(frame, reg)
     check_columns(frame, reg)
     for where, col in (("key", reg.key), ("household", reg.household)):
@@ -132,18 +158,34 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
     def quarantine(mask: pl.Series, column: str, reason: str) -> None:
         hit = rows.filter(mask.fill_null(False))
         if hit.len():
-            problems.append(
-                pl.DataFrame(
-                    {
-                        "registry": pl.repeat(reg.name, hit.len(), eager=True, dtype=pl.Utf8),
-                        "file": pl.repeat(file, hit.len(), eager=True, dtype=pl.Utf8),
-                        "row": hit,
-                        "column": pl.repeat(column, hit.len(), eager=True, dtype=pl.Utf8),
-                        "reason": pl.repeat(reason, hit.len(), eager=True, dtype=pl.Utf8),
-                    },
-                    schema=QUARANTINE_SCHEMA,
-                )
-            )
+            reasons = pl.repeat(reason, hit.len(), eager=True, dtype=pl.Utf8)
+            problems.append(_entries(hit, column, reasons))
+
+    def _entries(hit: pl.Series, column: str, reasons: pl.Series) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "registry": pl.repeat(reg.name, hit.len(), eager=True, dtype=pl.Utf8),
+                "file": pl.repeat(file, hit.len(), eager=True, dtype=pl.Utf8),
+                "row": hit,
+                "column": pl.repeat(column, hit.len(), eager=True, dtype=pl.Utf8),
+                "reason": reasons,
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+
+    def quarantine_values(problem: pl.Series, column: str) -> None:
+        """One entry per row with a problem: the reason and the raw value, e.g.
+        `unreadable date: '2015-13-01'`."""
+        hit_mask = problem.is_not_null()
+        if not hit_mask.any():
+            return
+        raw = _shown(frame.get_column(column).filter(hit_mask))
+        reasons = (
+            pl.DataFrame({"p": problem.filter(hit_mask), "r": raw})
+            .select(pl.concat_str(pl.col("p"), pl.lit(": '"), pl.col("r"), pl.lit("'")))
+            .to_series()
+        )
+        problems.append(_entries(rows.filter(hit_mask), column, reasons))
 
     # Record key: the file's own key column, or the row number.
     if reg.key:
@@ -177,7 +219,7 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
     # Identity: citizen ID.
     if "id_number" in fields:
         raw_id = frame.get_column(fields["id_number"])
-        ids = normalize_ids(raw_id)
+        ids = normalize_ids(raw_id, as_of=as_of, numeric=numeric_cells.get(fields["id_number"]))
         out["id_raw"] = _as_text_series(raw_id).alias("id_raw")
         for col in ("id_number", "id_status", "id_birth_date", "id_sex", "id_region"):
             out[col] = ids.get_column(col)
@@ -189,30 +231,60 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
         out["id_sex"] = null_text.alias("id_sex")
         out["id_region"] = null_text.alias("id_region")
 
-    # Derived for linkage: an 18-character number is usable even when its check fails or its
-    # date is impossible (a transposition inside the birth date gives one); such a number is
-    # 'suspect' and may be a typo of another.
+    # Derived for linkage: an 18-character number is usable even when its check fails, its
+    # date is impossible or in the future, or its province unknown (one mistyped digit gives
+    # any of these); such a number is 'suspect' and may be a typo of another. A number that
+    # went through a float (float_damaged) has lost digits and is never used.
     shaped = out["id_number"].str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
     status = out["id_status"]
-    out["id_usable"] = (
-        status.is_in(["valid", "upgraded_15", "bad_checksum"]) | ((status == "malformed") & shaped)
-    ).alias("id_usable")
-    out["id_suspect"] = ((status == "bad_checksum") | ((status == "malformed") & shaped)).alias(
-        "id_suspect"
+    doubtful = status.is_in(["malformed", "future_birth"]) & shaped
+    out["id_usable"] = (status.is_in(["valid", "upgraded_15", "bad_checksum"]) | doubtful).alias(
+        "id_usable"
     )
+    out["id_suspect"] = ((status == "bad_checksum") | doubtful).alias("id_suspect")
 
-    # Identity: birth date (the field when given, else from the ID), sex, address.
+    # Identity: birth date, sex, address. The department's birth date wins over the ID's only
+    # when it gives the day (a month or a year says less than the ID); where both are known
+    # and disagree, `birth_date_mismatch` says so and `id_birth_date` keeps the ID's.
+    id_born = out["id_birth_date"]
     if "birth_date" in fields:
-        parsed, failed = parse_dates(frame.get_column(fields["birth_date"]))
-        quarantine(failed, fields["birth_date"], "unreadable date")
-        out["birth_date"] = (
-            pl.DataFrame({"a": parsed, "b": out["id_birth_date"]})
-            .select(pl.coalesce("a", "b"))
-            .to_series()
-            .alias("birth_date")
+        column = fields["birth_date"]
+        born = read_dates(frame.get_column(column), numeric=numeric_cells.get(column))
+        quarantine_values(born.get_column("problem"), column)
+        both = pl.DataFrame(
+            {"d": born.get_column("value"), "p": born.get_column("precision"), "i": id_born}
         )
+        d, p, i = pl.col("d"), pl.col("p"), pl.col("i")
+        same_period = (
+            pl.when(p == "day")
+            .then(d == i)
+            .when(p == "month")
+            .then((d.dt.year() == i.dt.year()) & (d.dt.month() == i.dt.month()))
+            .otherwise(d.dt.year() == i.dt.year())
+        )
+        chosen = both.select(
+            pl.when(p == "day").then(d).otherwise(pl.coalesce(i, d)).alias("birth_date"),
+            pl.when(p == "day")
+            .then(p)
+            .when(i.is_not_null())
+            .then(pl.lit("day"))
+            .otherwise(p)
+            .alias("birth_date_precision"),
+            (~same_period).fill_null(False).alias("birth_date_mismatch"),
+        )
+        for col in chosen.columns:
+            out[col] = chosen.get_column(col)
     else:
-        out["birth_date"] = out["id_birth_date"].alias("birth_date")
+        out["birth_date"] = id_born.alias("birth_date")
+        out["birth_date_precision"] = (
+            pl.DataFrame({"i": id_born})
+            .select(pl.when(pl.col("i").is_not_null()).then(pl.lit("day")))
+            .to_series()
+            .alias("birth_date_precision")
+        )
+        out["birth_date_mismatch"] = pl.repeat(False, n, eager=True, dtype=pl.Boolean).alias(
+            "birth_date_mismatch"
+        )
     if "sex" in fields:
         sex_text = frame.select(_text(pl.col(fields["sex"]))).to_series()
         sex = sex_text.replace_strict(_SEX_VALUES, default=None, return_dtype=pl.Utf8)
@@ -245,23 +317,33 @@ def canonicalize(frame: pl.DataFrame, reg: RegistryConfig) -> Canonical:
             continue
         kind = reg.canonical_type(canonical)
         source = frame.get_column(column)
-        if kind == "date":
-            values, failed = parse_dates(source)
-            quarantine(failed, column, "unreadable date")
+        if kind in DATE_TYPES:
+            dates = read_dates(
+                source, serial=kind == "excel_serial", numeric=numeric_cells.get(column)
+            )
+            quarantine_values(dates.get_column("problem"), column)
+            values = dates.get_column("value")
+            out[f"{canonical}_precision"] = dates.get_column("precision").alias(
+                f"{canonical}_precision"
+            )
         elif kind == "amount":
-            values, failed = parse_amounts(source)
-            quarantine(failed, column, "unreadable amount")
+            amounts = read_amounts(source)
+            quarantine_values(amounts.get_column("problem"), column)
             # Money is summed and compared to thresholds: exact decimals, not binary floats
             # (seven bills adding up to exactly 5,000.00 must not come out above 5,000).
-            values = values.round(4).cast(pl.Decimal(20, 4))
+            # read_amounts refuses what DECIMAL(20,4) cannot hold, so the cast cannot fail.
+            values = amounts.get_column("value").round(4).cast(pl.Decimal(20, 4))
         elif kind == "int":
-            values, failed = parse_ints(source)
-            quarantine(failed, column, "unreadable whole number")
+            ints = read_ints(source)
+            quarantine_values(ints.get_column("problem"), column)
+            values = ints.get_column("value")
         else:
             values = frame.select(_text(pl.col(column))).to_series()
             if canonical in reg.values:  # department codes to the canonical vocabulary
                 values = values.replace(reg.values[canonical])
         out[canonical] = values.alias(canonical)
+        if f"{canonical}_precision" in out:  # keep each date next to its precision
+            out[f"{canonical}_precision"] = out.pop(f"{canonical}_precision")
 
     # The raw ID text and the ID's sex stay in raw_<registry> and in `sex`: fewer columns to store.
     del out["id_raw"], out["id_sex"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from linkaudit.config import RegistryConfig
+from linkaudit.config import DATE_TYPES, RegistryConfig
 from linkaudit.errors import InputFileError
 
 ROW = "_row"
@@ -30,6 +31,10 @@ class ReadResult:
     frame: pl.DataFrame
     encoding: str | None
     checksum: str
+    #: Workbooks only: per source column that may hold dates or ID numbers, which cells were
+    #: numbers in the workbook (the frame holds their text). Only such a number can be an Excel
+    #: serial, and only such a number can have lost an ID's digits in a float.
+    numeric_cells: dict[str, pl.Series] = field(default_factory=dict)
 
 
 def file_checksum(path: Path) -> str:
@@ -187,9 +192,60 @@ def _read_xlsx(path: Path, reg: RegistryConfig) -> ReadResult:
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
             hint="check `sheet:` and `header_row:` in the manifest",
         ) from None
+    numeric = _numeric_cells(reader, sheet, reg, frame)
     frame = _strip_header_names(frame)
     frame = frame.with_row_index(ROW, offset=reg.header_row + 1)
-    return ReadResult(frame, None, checksum)
+    return ReadResult(frame, None, checksum, numeric)
+
+
+# How fastexcel writes a numeric cell as text (a boolean cell reads 'true'/'false').
+_NUMBER_TEXT = r"^-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$"
+
+
+def _typed_columns(reg: RegistryConfig) -> set[str]:
+    """Source columns whose cell type matters: the ID number and every date field."""
+    wanted = {"id_number", "birth_date"}
+    return {
+        column
+        for canonical, column in reg.fields.items()
+        if canonical in wanted or reg.canonical_type(canonical) in DATE_TYPES
+    }
+
+
+def _loose(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name.lstrip("\ufeff")).split())
+
+
+def _numeric_cells(
+    reader: object, sheet: str | int, reg: RegistryConfig, frame: pl.DataFrame
+) -> dict[str, pl.Series]:
+    """Which cells of the ID and date columns were numbers in the workbook.
+
+    Read as strings a numeric cell and a text cell look alike ('42064'). Read as booleans,
+    fastexcel converts numbers (and booleans) and leaves text and date cells null: so a cell
+    is numeric where the boolean read has a value and the text read looks like a number."""
+    # Matched loosely (full-width forms folded, spaces dropped), as manifest column names are.
+    wanted = {_loose(c) for c in _typed_columns(reg)}
+    indices = [i for i, c in enumerate(frame.columns) if _loose(c) in wanted]
+    if not indices:
+        return {}
+    try:
+        typed = reader.load_sheet(  # type: ignore[attr-defined]
+            sheet, header_row=reg.header_row - 1, dtypes="boolean", use_columns=indices
+        ).to_polars()
+    except Exception as exc:
+        raise InputFileError(
+            f"{reg.path}: sheet {sheet!r}: the cell types cannot be read "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            hint="save the workbook again as .xlsx, or export the sheet as CSV",
+        ) from None
+    result: dict[str, pl.Series] = {}
+    for index, typed_column in zip(indices, typed.columns, strict=True):
+        name = frame.columns[index]
+        text = frame.get_column(name)
+        numeric = typed.get_column(typed_column).is_not_null() & text.str.contains(_NUMBER_TEXT)
+        result[name.strip().lstrip("\ufeff")] = numeric.fill_null(False).alias(name)
+    return result
 
 
 def _read_parquet(path: Path) -> ReadResult:

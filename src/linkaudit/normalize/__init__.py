@@ -1,9 +1,18 @@
 """Normalisers for registry values: each a pure scalar function plus a vectorised bulk one."""
 
-from linkaudit.normalize.amounts import parse_amount, parse_amounts, parse_int, parse_ints
-from linkaudit.normalize.dates import parse_date, parse_dates
+from linkaudit.normalize.amounts import (
+    parse_amount,
+    parse_amounts,
+    parse_int,
+    parse_ints,
+    read_amounts,
+    read_ints,
+)
+from linkaudit.normalize.dates import DateValue, parse_date, parse_dates, read_date, read_dates
 from linkaudit.normalize.idcard import (
+    ID_PLACEHOLDERS,
     ID_STATUSES,
+    PROVINCE_CODES,
     IdInfo,
     check_char,
     mask_id,
@@ -20,8 +29,11 @@ from linkaudit.normalize.names import (
 )
 
 __all__ = [
+    "ID_PLACEHOLDERS",
     "ID_STATUSES",
+    "PROVINCE_CODES",
     "SURNAME_READINGS",
+    "DateValue",
     "IdInfo",
     "check_char",
     "mask_id",
@@ -37,5 +49,9 @@ __all__ = [
     "parse_int",
     "parse_ints",
     "pinyin_key",
+    "read_amounts",
+    "read_date",
+    "read_dates",
+    "read_ints",
     "upgrade_15",
 ]

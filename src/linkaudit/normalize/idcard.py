@@ -10,9 +10,12 @@ from typing import NamedTuple
 import polars as pl
 
 from linkaudit.normalize.dates import date_expr
+from linkaudit.vocabulary import ID_STATUSES
 
 __all__ = [
+    "ID_PLACEHOLDERS",
     "ID_STATUSES",
+    "PROVINCE_CODES",
     "IdInfo",
     "check_char",
     "mask_id",
@@ -22,12 +25,28 @@ __all__ = [
     "upgrade_15",
 ]
 
-ID_STATUSES = ("valid", "upgraded_15", "bad_checksum", "malformed", "missing")
-
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 _MIN_BIRTH = datetime.date(1900, 1, 1)
-_MAX_BIRTH = datetime.date(2030, 12, 31)
+
+#: The first two digits of a citizen ID: the province-level codes of GB/T 2260, plus 71 (台湾),
+#: 81 (香港), 82 (澳门); residence permits for Hong Kong, Macao and Taiwan residents (2018) use
+#: 810000, 820000 and 830000. A number starting with 9 is a foreigner's permanent residence ID
+#: (2023 format), whose next two digits are the mainland province of issue.
+MAINLAND_PROVINCES: dict[str, str] = {
+    "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古",
+    "21": "辽宁", "22": "吉林", "23": "黑龙江",
+    "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽", "35": "福建", "36": "江西", "37": "山东",
+    "41": "河南", "42": "湖北", "43": "湖南", "44": "广东", "45": "广西", "46": "海南",
+    "50": "重庆", "51": "四川", "52": "贵州", "53": "云南", "54": "西藏",
+    "61": "陕西", "62": "甘肃", "63": "青海", "64": "宁夏", "65": "新疆",
+}  # fmt: skip
+PROVINCE_CODES: dict[str, str] = MAINLAND_PROVINCES | {
+    "71": "台湾",
+    "81": "香港",
+    "82": "澳门",
+    "83": "台湾居民居住证",
+}
 
 # Characters dropped anywhere in the value: whitespace (listed, because Python's and polars'
 # ideas of \s differ), zero-width marks, dashes, and quotes (Excel text cells start with ').
@@ -41,12 +60,33 @@ _DROP_PATTERN = "[" + "".join("\\" + ch if ch in "\\[]^-" else ch for ch in _DRO
 _DROP_RE = re.compile(_DROP_PATTERN)
 _TRANSLATE = {chr(0xFF10 + i): str(i) for i in range(10)} | {"x": "X", "ｘ": "X", "Ｘ": "X"}
 _TRANSLATE_TABLE = str.maketrans(_TRANSLATE)
-# Compared after cleaning and lower-casing; these are how clerks write "no ID".
-_PLACEHOLDERS = frozenset(
-    {"", "0", "无", "空", "暂无", "不详", "null", "none", "nan", "na", "n/a", "#n/a", "/", "\\"}
-)
+
+#: How clerks write "no ID", as they type it. One table: every one of these is `missing`
+#: (so is any run of zeros). Dashes and spaces vanish in cleaning, so `-`, `--`, `—` and
+#: full-width spaces are blank by then.
+ID_PLACEHOLDERS = (
+    "", "-", "--", "—", "/", "\\", "?", "？", "0", "00",
+    "无", "空", "不详", "未知", "暂无",
+    "null", "NULL", "none", "None", "nan", "NaN", "na", "N/A", "n/a", "#N/A",
+)  # fmt: skip
+
+
+def _clean(text: str) -> str:
+    return _DROP_RE.sub("", text).translate(_TRANSLATE_TABLE)
+
+
+_PLACEHOLDERS = frozenset(_clean(p).lower() for p in ID_PLACEHOLDERS)
+_ZEROS_RE = re.compile(r"0+")
 _ID18_RE = re.compile(r"[0-9]{17}[0-9X]")
 _ID15_RE = re.compile(r"[0-9]{15}")
+# How a number looks after a trip through a float: scientific notation, or a decimal point.
+_SCI_PATTERN = r"^[0-9]+(?:\.[0-9]*)?[eE]\+?[0-9]+$"
+_SCI_RE = re.compile(_SCI_PATTERN)
+_DEC_PATTERN = r"^([0-9]+)\.([0-9]*)$"
+_DEC_RE = re.compile(_DEC_PATTERN)
+_DIGITS_RE = re.compile(r"[0-9]+")
+# 2**53: from here on a binary float cannot hold every whole number, so the digits are lost.
+_FLOAT_EXACT_LIMIT = str(2**53)
 
 
 class IdInfo(NamedTuple):
@@ -81,8 +121,8 @@ def _as_text(value: object) -> str | None:
     if isinstance(value, float):
         if math.isnan(value):
             return None
-        # Above 2**53 a float has lost digits (an 18-digit ID read as a number), so keep the
-        # float's text and let it be 'malformed' rather than invent digits.
+        # From 2**53 on a float has lost digits (an 18-digit ID read as a number): keep its
+        # repr ('4.50124198703021e+17'), which classifies as float_damaged, not invented digits.
         if value.is_integer() and abs(value) < 2**53:
             return str(int(value))
         return repr(value)
@@ -94,8 +134,18 @@ def _as_text(value: object) -> str | None:
         return None
 
 
-def _clean(text: str) -> str:
-    return _DROP_RE.sub("", text).translate(_TRANSLATE_TABLE)
+def _lost_digits(digits: str) -> bool:
+    """Whether a whole number this long cannot have survived a binary float."""
+    digits = digits.lstrip("0")
+    return len(digits) > len(_FLOAT_EXACT_LIMIT) or (
+        len(digits) == len(_FLOAT_EXACT_LIMIT) and digits >= _FLOAT_EXACT_LIMIT
+    )
+
+
+def _known_region(number: str) -> bool:
+    if number[:1] == "9":
+        return number[1:3] in MAINLAND_PROVINCES
+    return number[:2] in PROVINCE_CODES
 
 
 def _birth_date(yyyymmdd: str) -> datetime.date | None:
@@ -103,33 +153,57 @@ def _birth_date(yyyymmdd: str) -> datetime.date | None:
         born = datetime.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
     except ValueError:
         return None
-    return born if _MIN_BIRTH <= born <= _MAX_BIRTH else None
+    return born if born >= _MIN_BIRTH else None
 
 
-def normalize_id(value: object) -> IdInfo:
-    """Clean and classify one ID cell. Never raises."""
+def normalize_id(
+    value: object, *, as_of: datetime.date | None = None, numeric_cell: bool = False
+) -> IdInfo:
+    """Clean and classify one ID cell. Never raises.
+
+    ``as_of`` is the audit's reference date (today when not given): a birth date after it is
+    ``future_birth``. ``numeric_cell`` says the value was a number in a workbook, so a whole
+    number from 2**53 on has lost its last digits (``float_damaged``).
+    """
     text = _as_text(value)
     if text is None:
         return _MISSING
     cleaned = _clean(text)
-    if cleaned.lower() in _PLACEHOLDERS:
+    if cleaned.lower() in _PLACEHOLDERS or _ZEROS_RE.fullmatch(cleaned):
         return _MISSING
-    status = ""
+    damaged = IdInfo(cleaned, "float_damaged", None, None, None)
+    malformed = IdInfo(cleaned, "malformed", None, None, None)
+    if _SCI_RE.fullmatch(cleaned):
+        return damaged
     number = cleaned
-    born: datetime.date | None = None
-    if _ID18_RE.fullmatch(cleaned):
-        born = _birth_date(cleaned[6:14])
-        if born is not None:
-            status = "valid" if check_char(cleaned[:17]) == cleaned[17] else "bad_checksum"
-    elif _ID15_RE.fullmatch(cleaned):
-        born = _birth_date("19" + cleaned[6:12])
-        if born is not None:
-            number = upgrade_15(cleaned)
-            status = "upgraded_15"
-    if born is None:
-        return IdInfo(cleaned, "malformed", None, None, None)
-    sex = "M" if int(number[16]) % 2 else "F"
-    return IdInfo(number, status, born, sex, number[:6])
+    decimal = _DEC_RE.fullmatch(cleaned)
+    if decimal:
+        whole, fraction = decimal.groups()
+        if _lost_digits(whole):
+            return damaged
+        if fraction.strip("0"):
+            return malformed
+        number = whole  # '450124850409522.0': a float that still holds every digit
+    elif numeric_cell and _DIGITS_RE.fullmatch(cleaned) and _lost_digits(cleaned):
+        return damaged
+    if _ID18_RE.fullmatch(number):
+        born = _birth_date(number[6:14])
+        full = number
+    elif _ID15_RE.fullmatch(number):
+        born = _birth_date("19" + number[6:12])
+        full = upgrade_15(number)
+    else:
+        return IdInfo(number, "malformed", None, None, None)
+    if born is None or not _known_region(number):
+        return IdInfo(number, "malformed", None, None, None)
+    if born > (as_of or datetime.date.today()):
+        return IdInfo(number, "future_birth", None, None, None)
+    if len(number) == 15:
+        status = "upgraded_15"
+    else:
+        status = "valid" if check_char(number[:17]) == number[17] else "bad_checksum"
+    sex = "M" if int(full[16]) % 2 else "F"
+    return IdInfo(full, status, born, sex, full[:6])
 
 
 def _text_column(s: pl.Series) -> pl.Series:
@@ -160,16 +234,71 @@ def _text_column(s: pl.Series) -> pl.Series:
         return s.map_elements(_as_text, return_dtype=pl.Utf8)
 
 
-def normalize_ids(s: pl.Series) -> pl.DataFrame:
-    """Vectorised :func:`normalize_id`: id_number, id_status, id_birth_date, id_sex, id_region."""
+def _lost_digits_expr(digits: pl.Expr) -> pl.Expr:
+    """Vectorised :func:`_lost_digits`."""
+    stripped = digits.str.strip_chars_start("0")
+    n = stripped.str.len_chars()
+    limit = len(_FLOAT_EXACT_LIMIT)
+    return (n > limit) | ((n == limit) & (stripped >= _FLOAT_EXACT_LIMIT))
+
+
+def normalize_ids(
+    s: pl.Series, *, as_of: datetime.date | None = None, numeric: pl.Series | None = None
+) -> pl.DataFrame:
+    """Vectorised :func:`normalize_id`: id_number, id_status, id_birth_date, id_sex, id_region.
+
+    ``numeric`` marks the cells that were numbers in a workbook (see ``normalize_id``).
+    """
+    as_of = as_of or datetime.date.today()
     cleaned = pl.col("v").str.replace_all(_DROP_PATTERN, "").str.replace_many(_TRANSLATE)
+    numeric_cell = (
+        numeric.cast(pl.Boolean).fill_null(False)
+        if numeric is not None
+        else pl.repeat(False, len(s), eager=True, dtype=pl.Boolean)
+    )
     # Staged with_columns: eager selects share no subexpressions, so each stage is computed once.
-    frame = _text_column(s).to_frame("v").select(cleaned.alias("c"))
-    c = pl.col("c")
+    frame = pl.DataFrame({"v": _text_column(s), "num": numeric_cell})
+    frame = frame.select(cleaned.alias("c0"), pl.col("num"))
+    c0 = pl.col("c0")
     frame = frame.with_columns(
-        (c.is_null() | c.str.to_lowercase().is_in(sorted(_PLACEHOLDERS))).alias("missing"),
+        (
+            c0.is_null()
+            | c0.str.to_lowercase().is_in(sorted(_PLACEHOLDERS))
+            | c0.str.contains("^0+$")
+        ).alias("missing"),
+        c0.str.contains(_SCI_PATTERN).alias("sci"),
+        c0.str.extract_groups(_DEC_PATTERN).alias("dec"),
+        c0.str.contains("^[0-9]+$").alias("digits"),
+    )
+    whole = pl.col("dec").struct.field("1")
+    fraction = pl.col("dec").struct.field("2")
+    frame = frame.with_columns(
+        whole.alias("whole"),
+        _lost_digits_expr(whole).fill_null(False).alias("whole_lost"),
+        fraction.str.contains("[1-9]").fill_null(False).alias("fraction"),
+    )
+    damaged = (
+        pl.col("sci")
+        | pl.col("whole_lost")
+        | (pl.col("whole").is_null() & pl.col("num") & pl.col("digits") & _lost_digits_expr(c0))
+    )
+    frame = frame.with_columns(
+        (~pl.col("missing") & damaged.fill_null(False)).alias("damaged"),
+        pl.when(pl.col("whole").is_not_null() & ~pl.col("fraction") & ~pl.col("whole_lost"))
+        .then(pl.col("whole"))
+        .otherwise(c0)
+        .alias("c"),
+    )
+    c = pl.col("c")
+    region = (
+        pl.when(c.str.slice(0, 1) == "9")
+        .then(c.str.slice(1, 2).is_in(list(MAINLAND_PROVINCES)))
+        .otherwise(c.str.slice(0, 2).is_in(list(PROVINCE_CODES)))
+    )
+    frame = frame.with_columns(
         c.str.contains(r"^[0-9]{17}[0-9X]$").alias("is18"),
         c.str.contains(r"^[0-9]{15}$").alias("is15"),
+        region.alias("region_ok"),
     )
     # The first 17 digits as one integer (15-digit numbers get '19' inserted), so digits,
     # birth date and sex come from integer arithmetic rather than 17 string slices.
@@ -195,23 +324,38 @@ def normalize_ids(s: pl.Series) -> pl.DataFrame:
     frame = frame.with_columns(
         date_expr(pl.col("year"), pl.col("month"), pl.col("day")).alias("born")
     )
-    ok = pl.col("born").is_between(_MIN_BIRTH, _MAX_BIRTH).fill_null(False) & ~pl.col("missing")
-    frame = frame.with_columns(ok.alias("ok"))
-    ok = pl.col("ok")
+    shaped = (
+        (pl.col("born") >= _MIN_BIRTH).fill_null(False)
+        & pl.col("region_ok").fill_null(False)
+        & ~pl.col("missing")
+        & ~pl.col("damaged")
+        & ~(pl.col("whole").is_not_null() & pl.col("fraction"))
+    )
+    frame = frame.with_columns(
+        shaped.alias("shaped"), (pl.col("born") > as_of).fill_null(False).alias("future")
+    )
+    frame = frame.with_columns((pl.col("shaped") & ~pl.col("future")).alias("ok"))
     status = (
         pl.when("missing")
         .then(pl.lit("missing"))
-        .when(~ok)
+        .when("damaged")
+        .then(pl.lit("float_damaged"))
+        .when(~pl.col("shaped"))
         .then(pl.lit("malformed"))
+        .when("future")
+        .then(pl.lit("future_birth"))
         .when("is15")
         .then(pl.lit("upgraded_15"))
         .when(c.str.slice(17, 1) == pl.col("check"))
         .then(pl.lit("valid"))
         .otherwise(pl.lit("bad_checksum"))
     )
+    ok = pl.col("ok")
     number = (
         pl.when("missing")
         .then(None)
+        .when("damaged")
+        .then(c0)
         .when(ok & pl.col("is15"))
         .then(pl.concat_str(c.str.slice(0, 6), pl.lit("19"), c.str.slice(6, 9), pl.col("check")))
         .otherwise(c)
