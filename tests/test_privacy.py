@@ -707,3 +707,16 @@ def test_output_folder_on_another_file_system_still_gets_whole_files(
     assert (out / "links.csv").read_text(encoding="utf-8-sig") == "k\n450124********1234\n"
     assert sorted(p.name for p in out.iterdir()) == ["links.csv"]
     assert list((tmp_path / "ws").glob(f"{TMP_PREFIX}*")) == []
+
+
+def test_evaluate_worst_errors_mask_id_keys(runner, id_keyed) -> None:
+    root, manifest, _ = id_keyed
+    # truth/ is keyed by 人员编号 while this register is keyed by ID: every link is an 'error',
+    # so the worst-errors list is all ID-shaped keys.
+    result = run(runner, "evaluate", manifest, "--truth", root / "truth", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["worst_errors"]
+    _assert_no_full_id(result.output, _input_ids(root), "evaluate --json")
+    table = run(runner, "evaluate", manifest, "--truth", root / "truth")
+    _assert_no_full_id(table.output, _input_ids(root), "evaluate")

@@ -14,6 +14,7 @@ import polars as pl
 
 from linkaudit.config import Manifest
 from linkaudit.errors import InputFileError, WorkspaceError
+from linkaudit.privacy import mask_frame
 from linkaudit.store import Workspace
 
 
@@ -175,7 +176,8 @@ def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
         LIMIT {int(worst)}
         """
     )
-    report.worst = errors.to_dicts()
+    # Keys may be ID numbers (a register keyed by its ID column): masked like every output.
+    report.worst = mask_frame(errors).to_dicts()
     return report
 
 
