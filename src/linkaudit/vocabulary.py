@@ -54,7 +54,9 @@ def _data(name: str) -> Any:
 @cache
 def rule_vocabulary() -> dict[str, frozenset[str]]:
     """Per canonical field, the values the shipped rules know (data/vocabulary.yaml)."""
-    return {f: frozenset(str(v) for v in vs) for f, vs in _data("vocabulary.yaml")["fields"].items()}
+    return {
+        f: frozenset(str(v) for v in vs) for f, vs in _data("vocabulary.yaml")["fields"].items()
+    }
 
 
 @cache

@@ -83,8 +83,10 @@ def _scalar(value: object) -> str:
         plain = yaml.safe_load(f"k: {text}") == {"k": text}
     except yaml.YAMLError:
         plain = False
-    return text if plain and text == text.strip() and "#" not in text else json.dumps(
-        text, ensure_ascii=False
+    return (
+        text
+        if plain and text == text.strip() and "#" not in text
+        else json.dumps(text, ensure_ascii=False)
     )
 
 
@@ -103,7 +105,10 @@ def _registry_lines(reg: DraftedRegistry, beneficiaries: bool) -> list[str]:
     if p.format in ("csv", "tsv", "jsonl") and p.encoding:
         out.append(f"    encoding: {p.encoding}")
     if p.sheet is not None:
-        out.append(f"    sheet: {_scalar(p.sheet)}" + (f"  # of {', '.join(p.sheets)}" if len(p.sheets) > 1 else ""))
+        out.append(
+            f"    sheet: {_scalar(p.sheet)}"
+            + (f"  # of {', '.join(p.sheets)}" if len(p.sheets) > 1 else "")
+        )
     if p.header_row != 1:
         out.append(f"    header_row: {p.header_row}  # rows above it: a title")
     key = mapped.get("key")
@@ -128,7 +133,9 @@ def _registry_lines(reg: DraftedRegistry, beneficiaries: bool) -> list[str]:
     out.append("    fields:")
     for name, column in reg.fields.items():
         evidence = mapped[name].evidence if name in mapped else ""
-        out.append(f"      {name}: {_scalar(column)}" + (f"  # {mask_text(evidence)}" if evidence else ""))
+        out.append(
+            f"      {name}: {_scalar(column)}" + (f"  # {mask_text(evidence)}" if evidence else "")
+        )
     if reg.codes:
         out.append(
             "    # values:  ← codes the shipped rules do not know (their meaning is not guessed): "
@@ -168,9 +175,13 @@ def draft_manifest(folder: Path) -> Draft:
         if "name" not in mapped and "id_number" not in mapped:
             skipped[rel] = "no name or ID number column found: its records cannot be linked"
             continue
-        base = profile.registry or "".join(
-            ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in path.stem
-        ).strip("_") or "registry"
+        base = (
+            profile.registry
+            or "".join(
+                ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in path.stem
+            ).strip("_")
+            or "registry"
+        )
         if not base.isidentifier():
             base = f"r_{base}"
         name, n = base, 2
@@ -179,13 +190,9 @@ def draft_manifest(folder: Path) -> Draft:
         names.add(name)
         key = mapped.get("key")
         chosen_key = key.header if key is not None and key.unique else None
-        fields = {
-            f: mapped[f].header for f in _field_order(profile.registry) if f in mapped
-        }
+        fields = {f: mapped[f].header for f in _field_order(profile.registry) if f in mapped}
         codes = {
-            f: list(mapped[f].unknown_values or {})
-            for f in fields
-            if mapped[f].unknown_values
+            f: list(mapped[f].unknown_values or {}) for f in fields if mapped[f].unknown_values
         }
         registries.append(DraftedRegistry(name, profile, rel, chosen_key, fields, codes))
     beneficiaries = next((r for r in registries if r.profile.registry == "poverty"), None)

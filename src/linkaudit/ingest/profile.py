@@ -255,9 +255,7 @@ def assign_fields(headers: list[str], kind: str | None) -> dict[str, tuple[str, 
         free = [h for h in headers if h not in used]
         hit = _header_matches(free, synonyms)
         if hit is not None:
-            matched = next(
-                (s for s in synonyms if header_key(s) == header_key(hit)), synonyms[0]
-            )
+            matched = next((s for s in synonyms if header_key(s) == header_key(hit)), synonyms[0])
             assigned[name] = (hit, matched)
             used.add(hit)
     return assigned
@@ -288,20 +286,24 @@ def guess_registry(headers: list[str]) -> tuple[str | None, str]:
 def _clean_text(column: pl.Series) -> pl.Series:
     text = column.cast(pl.Utf8) if column.dtype != pl.Utf8 else column
     stripped = text.str.strip_chars(" \t\r\n\u3000\u00a0")
-    return pl.DataFrame({"v": stripped}).select(
-        pl.when(pl.col("v") == "").then(None).otherwise(pl.col("v"))
-    ).to_series()
+    return (
+        pl.DataFrame({"v": stripped})
+        .select(pl.when(pl.col("v") == "").then(None).otherwise(pl.col("v")))
+        .to_series()
+    )
 
 
-def _shares(sample: pl.Series, is_date_dtype: bool) -> tuple[float | None, float | None, float | None, dict[str, int]]:
+def _shares(
+    sample: pl.Series, is_date_dtype: bool
+) -> tuple[float | None, float | None, float | None, dict[str, int]]:
     present = sample.drop_nulls()
     n = present.len()
     if n == 0:
         return None, None, None, {}
     digits = present.str.count_matches(r"[0-9０-９]")
-    if (digits >= 14).mean() >= 0.3:  # type: ignore[operator]
+    if _share(digits >= 14) >= 0.3:
         statuses = normalize_ids(present).get_column("id_status")
-        id_share: float = float(statuses.is_in(list(TRUSTED_ID_STATUSES)).mean() or 0.0)
+        id_share = _share(statuses.is_in(list(TRUSTED_ID_STATUSES)))
     else:
         id_share = 0.0
     if is_date_dtype:
@@ -310,13 +312,19 @@ def _shares(sample: pl.Series, is_date_dtype: bool) -> tuple[float | None, float
         date_share, forms = 0.0, {}
     else:
         read = read_dates(present).get_column("value").is_not_null()
-        date_share = float(read.mean() or 0.0)
+        date_share = _share(read)
         forms = {}
         if date_share >= 0.5:
             shapes = present.filter(read).str.replace_all(r"[0-9]", "9").value_counts(sort=True)
             forms = {str(s): int(c) for s, c in shapes.head(5).iter_rows()}
-    name_share = float(present.str.contains(_NAME).mean() or 0.0)
+    name_share = _share(present.str.contains(_NAME))
     return id_share, date_share, name_share, forms
+
+
+def _share(mask: pl.Series) -> float:
+    """The share of true values in a boolean column (nulls count as false)."""
+    n = mask.len()
+    return int(mask.fill_null(False).sum()) / n if n else 0.0
 
 
 def _counts(text: pl.Series, limit: int | None = None) -> dict[str, int]:
@@ -391,7 +399,11 @@ def profile_file(path: Path, sample_rows: int = SAMPLE_ROWS) -> FileProfile:
     for header in headers:
         f, synonym = by_header.get(header, (None, ""))
         why = (
-            (f"header {synonym}" if header_key(synonym) == header_key(header) else f"header ~ {synonym}")
+            (
+                f"header {synonym}"
+                if header_key(synonym) == header_key(header)
+                else f"header ~ {synonym}"
+            )
             if f
             else ""
         )
@@ -424,7 +436,11 @@ def _fields_by_values(profiles: list[ColumnProfile]) -> None:
             best.field, best.evidence = "id_number", "values"
             free.remove(best)
     if "name" not in taken:
-        names = [p for p in free if (p.name_share or 0.0) >= NAME_SHARE and p.distinct >= 0.2 * (p.rows - p.nulls)]
+        names = [
+            p
+            for p in free
+            if (p.name_share or 0.0) >= NAME_SHARE and p.distinct >= 0.2 * (p.rows - p.nulls)
+        ]
         best = max(names, key=lambda p: p.name_share or 0.0, default=None)
         if best is not None:
             best.field, best.evidence = "name", "values"

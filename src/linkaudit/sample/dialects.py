@@ -32,7 +32,10 @@ CODES: dict[str, dict[str, str]] = {
 }
 _SEX_CODES = {"男": "1", "女": "2"}
 # The default files' text columns that hold each coded field.
-_CODED_COLUMNS = {"vehicles": ("机动车状态", "vehicle_status"), "business": ("登记状态", "entity_status")}
+_CODED_COLUMNS = {
+    "vehicles": ("机动车状态", "vehicle_status"),
+    "business": ("登记状态", "entity_status"),
+}
 
 
 @dataclass(frozen=True)
@@ -288,4 +291,3 @@ def apply_dialect(out_dir: Path, number: int) -> Dialect:
         _write(frame, data / layout.filename, layout)
     (Path(out_dir) / "linkaudit.yaml").unlink(missing_ok=True)
     return dialect
-
