@@ -23,6 +23,8 @@ COMMANDS = [
     ("diff",),
     ("verify", "import"),
     ("verify", "status"),
+    ("inspect",),
+    ("init",),
 ]
 
 

@@ -15,7 +15,19 @@ ID statuses (the `id_status` column of every `reg_<registry>` table, see normali
 
 from __future__ import annotations
 
-__all__ = ["DATE_PRECISIONS", "ID_STATUSES", "TRUSTED_ID_STATUSES"]
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "DATE_PRECISIONS",
+    "ID_STATUSES",
+    "TRUSTED_ID_STATUSES",
+    "header_synonyms",
+    "rule_vocabulary",
+]
 
 ID_STATUSES = (
     "valid",
@@ -32,3 +44,26 @@ TRUSTED_ID_STATUSES = ("valid", "upgraded_15")
 
 #: Precision of a parsed date, stored in `<field>_precision`; the date is the period's first day.
 DATE_PRECISIONS = ("day", "month", "year")
+
+
+def _data(name: str) -> Any:
+    text = resources.files("linkaudit").joinpath("data", name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@cache
+def rule_vocabulary() -> dict[str, frozenset[str]]:
+    """Per canonical field, the values the shipped rules know (data/vocabulary.yaml)."""
+    return {
+        f: frozenset(str(v) for v in vs) for f, vs in _data("vocabulary.yaml")["fields"].items()
+    }
+
+
+@cache
+def header_synonyms() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per registry kind (`any`: every registry), per canonical field (and `key`, `household`),
+    the headers departments use for it, most likely first (data/headers.yaml)."""
+    return {
+        kind: {f: tuple(str(h) for h in hs) for f, hs in fields.items()}
+        for kind, fields in _data("headers.yaml").items()
+    }

@@ -24,6 +24,7 @@ from linkaudit.audit.engine import (
     run_rules,
 )
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
+from linkaudit.audit.unknown_values import unknown_values
 from linkaudit.config import Manifest
 from linkaudit.errors import environment_fault
 from linkaudit.faults import fault_point
@@ -192,6 +193,7 @@ def run_audit(
             summary["warnings"] = id_column_warnings(ws, manifest, rules)  # keys masked: say so
             summary["rule_notes"] = rule_notes
             summary["load_notes"] = [n for r in load_report.registries for n in r.notes]
+            summary["unknown_values"] = unknown_values(ws, manifest)
             summary["rules_not_applied"] = {
                 r.rule_id: r.skipped for r in rules_report.results if r.skipped
             }

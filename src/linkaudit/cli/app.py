@@ -107,6 +107,7 @@ def _register() -> None:
     # Each command lives in its own module and registers itself on `app`.
     from linkaudit.cli import audit as _audit  # noqa: F401
     from linkaudit.cli import history as _history  # noqa: F401
+    from linkaudit.cli import inspect as _inspect  # noqa: F401
     from linkaudit.cli import link as _link  # noqa: F401
     from linkaudit.cli import load as _load  # noqa: F401
     from linkaudit.cli import sample as _sample  # noqa: F401

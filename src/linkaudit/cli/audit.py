@@ -16,6 +16,7 @@ from linkaudit.audit.engine import adapt_rules, check_expressions, check_rules
 from linkaudit.audit.explain import explain as explain_key
 from linkaudit.audit.rules import load_rules
 from linkaudit.audit.run import AuditResult, rule_paths, run_audit
+from linkaudit.audit.unknown_values import unknown_value_warnings
 from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
@@ -102,6 +103,8 @@ def audit(
 def render_audit(result: AuditResult) -> None:
     for warning in [*result.link.warnings, *result.summary.get("warnings", [])]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for line in unknown_value_warnings(result.summary.get("unknown_values", {})):
+        err_console.print(f"[yellow]warning:[/] {escape(line)}")
     for note in result.summary.get("load_notes", []) + result.summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")

@@ -29,6 +29,13 @@ def mashan(
     force: Annotated[
         bool, typer.Option("--force", help="Write into a folder that is not empty.")
     ] = False,
+    dialect: Annotated[
+        int,
+        typer.Option(
+            help="0: the default layout with its manifest; 1-3: another county's layout of the "
+            "same data (headers, encodings, codes, title rows), without a manifest."
+        ),
+    ] = 0,
 ) -> None:
     """The synthetic Mashan county (450124): department files, a manifest and truth/."""
     from linkaudit.sample.mashan import generate
@@ -46,6 +53,13 @@ def mashan(
             "linkaudit.yaml and data files",
             hint="name a new folder, or add --force to overwrite",
         )
+    from linkaudit.sample.dialects import DIALECTS, apply_dialect
+
+    if dialect != 0 and dialect not in DIALECTS:
+        raise LinkauditError(
+            f"--dialect {dialect}: no such dialect",
+            hint=f"use 0 (the default) or one of {', '.join(map(str, DIALECTS))}",
+        )
     started = time.perf_counter()
     try:
         summary = generate(out, scale=scale, seed=seed)
@@ -53,6 +67,8 @@ def mashan(
         raise LinkauditError(
             f"--scale {scale}: {exc}", hint="scales from about 0.02 upwards work"
         ) from None
+    if dialect:
+        apply_dialect(out, dialect)
     rows = summary.get("rows", {})
     console.print(
         f"wrote {out} (scale {scale:g}, seed {seed}) in {time.perf_counter() - started:.1f} s: "
@@ -67,4 +83,8 @@ def mashan(
         )
     console.print(table)
     console.print(f"distinct ineligible registrants: {summary.get('ineligible_distinct', 0):,}")
-    console.print(f"next: linkaudit audit {out / 'linkaudit.yaml'}")
+    if dialect:
+        console.print(f"dialect {dialect}: {DIALECTS[dialect].description}; no manifest written")
+        console.print(f"next: linkaudit inspect {out / 'data'}/*, then linkaudit init {out}")
+    else:
+        console.print(f"next: linkaudit audit {out / 'linkaudit.yaml'}")
