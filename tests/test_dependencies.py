@@ -17,7 +17,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+PROJECT = PYPROJECT["project"]
 RUNTIME = [Requirement(r) for r in PROJECT["dependencies"]]
 EXTRAS = {
     extra: [Requirement(r) for r in reqs]
@@ -111,3 +112,18 @@ def test_constraints_do_not_pin_linkaudit_or_the_installer() -> None:
     pins = _pins()
     assert not {"linkaudit", "pip", "setuptools"} & set(pins)
     assert len(pins) >= len(DECLARED)
+
+
+def test_every_package_folder_is_listed_for_setuptools() -> None:
+    # A folder missing from [tool.setuptools].packages is left out of the wheel: an editable
+    # install works and the installed tool then lacks its data (headers, vocabulary, rules).
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    src = ROOT / "src"
+    folders = {
+        ".".join(p.relative_to(src).parts)
+        for p in (src / "linkaudit").rglob("*")
+        if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py")) | any(p.glob("*.yaml"))
+    } | {"linkaudit", "linkaudit.rules"}
+    assert folders == listed
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]
+    assert data["linkaudit.data"] == ["*.yaml"] and data["linkaudit.rules"] == ["*.yaml"]
