@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -60,16 +59,6 @@ def test_readme_first_two_commands() -> None:
     # CI runs exactly the README's test command, as the line after its marker comment.
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci[ci.index("# The README's test command, exactly:") + 1] == commands[1]
-
-
-def test_every_package_is_listed_in_pyproject() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    listed = set(config["tool"]["setuptools"]["packages"])
-    src = ROOT / "src"
-    found = {".".join(p.parent.relative_to(src).parts) for p in src.rglob("__init__.py")} | {
-        "linkaudit.rules"
-    }
-    assert listed == found
 
 
 def test_version(runner) -> None:
