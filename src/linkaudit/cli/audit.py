@@ -29,6 +29,11 @@ RulesOpt = Annotated[
 ]
 
 
+class SplitBy(StrEnum):
+    township = "township"
+    village = "village"
+
+
 class FailOn(StrEnum):
     new = "new"
     any = "any"
@@ -71,10 +76,19 @@ def audit(
             help="A trial run: write the outputs but record nothing in the run history.",
         ),
     ] = False,
+    split_by: Annotated[
+        SplitBy | None,
+        typer.Option(
+            "--split-by",
+            help="Also write one workbook per township (out/townships/) or village "
+            "(out/villages/), each holding only its own residents.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json.
+    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json
+    and report.html.
 
     Cases are compared with the baseline run (new, persisting, reopened, resolved); cleared
     cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
@@ -90,6 +104,7 @@ def audit(
             baseline=None if baseline == "none" else baseline,
             force=force,
             record=not no_record,
+            split_by=split_by.value if split_by else None,
         )
     if json_out:
         print_json(result.summary)
