@@ -123,7 +123,7 @@ def _check_formulas(path: Path, sheet_names: set[str]) -> None:
         raise InputFileError(
             f"{path}: {len(problems)} formula cell{'s' if len(problems) != 1 else ''} without a "
             "value; nothing imported:\n" + "\n".join(f"  - {p}" for p in shown) + more,
-            hint="type the outcome as text (confirmed / cleared / pending), or open the file in "
+            hint="type the outcome as text (属实 / 不属实 / 待核实, or confirmed / cleared / pending), or open the file in "
             "Excel and save it so that formulas have values",
         )
 

@@ -429,16 +429,20 @@ def render_report(data: dict[str, Any], plotly_js: str) -> str:
     import plotly.io as pio
 
     e = html.escape
+    data = mask_value(data)  # (already masked by build_report_data; masking is idempotent)
     figs = _figures(data)
     config = {"displaylogo": False, "responsive": True, "locale": "zh-CN"}
     charts = {}
     for name, fig in figs.items():
         spec = pio.to_json(fig, validate=False, pretty=False).replace("</", "<\\/")
+        # The chart's JSON is not passed through mask_text: its numbers are base64 arrays,
+        # which look like tokens; the data it is drawn from is masked above.
         charts[name] = (
             f'<div id="chart-{name}" class="chart"></div>\n<script>(function(){{var f={spec};'
             f'Plotly.newPlot("chart-{name}",f.data,f.layout,{json.dumps(config)});}})();'
             "</script>"
         )
+    slots = {name: f"@@chart-{name}@@" for name in charts}
     c = data["cases"]
     cards = [
         ("在册疑点 open cases", c.get("exceptions", 0)),
@@ -482,30 +486,34 @@ def render_report(data: dict[str, Any], plotly_js: str) -> str:
 <p>{e(DISCLAIMER)}</p></header>
 <main>
 <div class="cards">{card_html}</div>
-<section><h2>按规则 By rule</h2>{charts["rules"]}
+<section><h2>按规则 By rule</h2>{slots["rules"]}
 <table><tr><th>规则 rule</th><th>编号 id</th><th>类别 severity</th><th>范围 scope</th>
 <th>人数 persons</th><th>户数 households</th></tr>{rule_rows}</table></section>
-<section><h2>按乡镇 By township</h2>{charts["townships"]}</section>
-<section><h2>趋势 Trend</h2>{charts["trend"]}
+<section><h2>按乡镇 By township</h2>{slots["townships"]}</section>
+<section><h2>趋势 Trend</h2>{slots["trend"]}
 <p class="note">新增含重现的疑点；已消除为上次运行有、本次不再出现的疑点。
 New includes reopened cases; resolved are cases of the previous run no longer flagged.</p>
 </section>
-<div class="grid"><section><h2>核实进度 Verification</h2>{charts["verification"]}</section>
-<section><h2>属实率 Confirmation rate</h2>{charts["confirmation"]}</section></div>
-<section><h2>关联质量 Link quality</h2>{charts["links"]}
+<div class="grid"><section><h2>核实进度 Verification</h2>{slots["verification"]}</section>
+<section><h2>属实率 Confirmation rate</h2>{slots["confirmation"]}</section></div>
+<section><h2>关联质量 Link quality</h2>{slots["links"]}
 <table><tr><th>部门 registry</th><th>读入行 rows read</th><th>未能读取 quarantined</th>
 <th>已关联 linked</th><th>待复核 review</th><th>未关联 unlinked</th></tr>{reg_rows}</table>
-<div class="grid"><div>{charts["weights"]}</div><div>{charts["passes"]}</div></div></section>
+<div class="grid"><div>{slots["weights"]}</div><div>{slots["passes"]}</div></div></section>
 <section><h2>未执行的规则 Rules not applied</h2>{skipped_html}</section>
 {notes_html}
 </main>"""
     body = mask_text(body)
+    for name, chart in charts.items():
+        body = body.replace(slots[name], chart)
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>扶贫对象数据比对报告 {e(mask_text(data['run_id']))}</title>\n"
-        f"<style>{_CSS}</style>\n<script>{plotly_js}</script>\n</head>\n<body>{body}\n"
-        "</body></html>\n"
+        f"<style>{_CSS}</style>\n"
+        # The library, inlined (offline); it holds no data of ours and is not masked.
+        f'<script id="plotly-js">{plotly_js}</script>\n'
+        f"</head>\n<body>{body}\n</body></html>\n"
     )
 
 

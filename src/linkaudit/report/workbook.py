@@ -80,7 +80,7 @@ QUARANTINE_HEADERS = ["登记册 registry", "文件 file", "行 row", "列 colum
 
 def confidence_expr(col: str = "match_probability") -> pl.Expr:
     """labels.confidence_band, vectorised: '很高 99.9%'; '' when the flag needs no link."""
-    p = pl.col(col)
+    p = pl.col(col).cast(pl.Float64, strict=False)
     word: pl.Expr = pl.lit(CONFIDENCE_BANDS[-1][1])
     for bound, w in reversed(CONFIDENCE_BANDS[:-1]):
         word = pl.when(p >= bound).then(pl.lit(w)).otherwise(word)
