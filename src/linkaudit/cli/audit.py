@@ -215,7 +215,8 @@ def explain(
         list[str],
         typer.Argument(
             help="[MANIFEST] KEY: the manifest (or its folder; default ./linkaudit.yaml) and a "
-            "person key, household key or case id (masked keys work too).",
+            "person key, household key, case id (疑点编号), ID number or name (masked keys "
+            "work too).",
             show_default=False,
             metavar="[MANIFEST] KEY",
         ),
@@ -233,6 +234,20 @@ def explain(
     if json_out:
         print_json(data)
         return
+    if data.get("matches"):
+        table = Table(title=f"{len(data['matches'])} registrants named {escape(key)}")
+        for col in ("person key", "household", "name", "ID number"):
+            table.add_column(col)
+        for m in data["matches"]:
+            table.add_row(
+                escape(str(m["person_key"])),
+                escape(str(m["household"] or "")),
+                escape(str(m["name"])),
+                escape(str(m["id_number"] or "")),
+            )
+        console.print(table)
+        console.print("give one of these person or household keys to see why it was flagged")
+        return
     people = ", ".join(
         f"{p['person_key']} {p['name']} {p['id_number'] or ''}" for p in data["persons"]
     )
@@ -246,6 +261,25 @@ def explain(
             fields = ", ".join(f"{k}={v}" for k, v in rec.items() if v is not None and k != "_key")
             where = f"{f.get('department') or f['registry']} record {f['record_key']}: {fields}"
             lines.append("  " + escape(where))
+        cond = f.get("condition")
+        if cond:
+            for lk in cond["lookups"]:
+                lines.append(
+                    f"  {escape(lk['parameter'])}[{escape(str(lk['key']))}] = "
+                    f"{escape(str(lk['value']))}"
+                )
+            shown = ", ".join(f"{k}={v}" for k, v in cond["fields"].items())
+            lines.append(f"  values: {escape(shown)}")
+            lines.append(f"  condition: {escape(cond['expression'])}")
+            lines.append(f"  with the values: [bold]{escape(cond['with_values'])}[/]")
+        agg = f.get("aggregate")
+        if agg and agg.get("_shown") is None:
+            agg["_shown"] = True
+            lines.append(
+                f"  aggregate over {len(agg['records'])} records "
+                f"({escape(', '.join(agg['records']))}): {escape(agg['having'])} → "
+                f"[bold]{escape(agg['with_values'])}[/]"
+            )
         link = f.get("link")
         if link:
             lines.append(
