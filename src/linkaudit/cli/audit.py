@@ -21,6 +21,7 @@ from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
+from linkaudit.report.labels import SEVERITY_ZH
 from linkaudit.store import Workspace
 
 RulesOpt = Annotated[
@@ -96,7 +97,8 @@ def audit(
     config = load_manifest(manifest)
     if as_of is not None:
         config.as_of = as_of.date()
-    with step_progress("audit", quiet or json_out) as progress:
+    # Progress goes to stderr, so --json on stdout keeps it (only --quiet silences it).
+    with step_progress("audit", quiet) as progress:
         result = run_audit(
             config,
             progress=progress,  # type: ignore[arg-type]
@@ -119,19 +121,26 @@ def render_audit(result: AuditResult) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     for note in result.summary.get("load_notes", []) + result.summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
+    render_registries(result)
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
-    for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
-        table.add_column(
-            col, justify="right" if col in ("persons", "households", "evidence records") else "left"
-        )
+    # Rule ids are what users type (explain, --rule): never cut; the title wraps instead.
+    table.add_column(
+        "rule",
+        no_wrap=True,
+        min_width=max(len(r.rule_id) for r in result.rules.results) if result.rules.results else 4,
+    )
+    # The title column takes what is left and wraps; severity rides with it.
+    table.add_column("title · severity", overflow="fold", ratio=1, min_width=10)
+    for col in ("persons", "households", "records"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in result.rules.results:
+        title = f"{escape(r.title_zh)} [dim]· {SEVERITY_ZH.get(r.severity, r.severity)}[/]"
         if r.skipped:
-            table.add_row(r.rule_id, escape(r.title_zh), r.severity, "-", "-", "-", style="dim")
+            table.add_row(r.rule_id, title, "-", "-", "-", style="dim")
             continue
         table.add_row(
             r.rule_id,
-            escape(r.title_zh),
-            r.severity,
+            title,
             f"{r.persons:,}",
             f"{r.households:,}",
             f"{r.evidence_records:,}" if r.evidence_records else "",
@@ -166,6 +175,26 @@ def render_audit(result: AuditResult) -> None:
     console.print("Flags are suspects for field verification, not verdicts.")
     for path in result.outputs.values():
         console.print(f"  wrote {escape(path)}")
+
+
+def render_registries(result: AuditResult) -> None:
+    """Per registry: rows read, quarantined (set aside, listed in exceptions.xlsx), linked."""
+    table = Table(title="Registries: rows read, quarantined, linked", title_justify="left")
+    table.add_column("registry", no_wrap=True)
+    table.add_column("department", overflow="fold")
+    for col in ("rows read", "quarantined", "linked", "review"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, r in result.summary.get("registries", {}).items():
+        quarantined = r.get("rows_rejected") or 0
+        table.add_row(
+            escape(name),
+            escape(str(r.get("department") or "")),
+            f"{r.get('rows_read') or 0:,}",
+            f"[yellow]{quarantined:,}[/]" if quarantined else "0",
+            "-" if r.get("linked") is None else f"{r['linked']:,}",
+            "-" if r.get("review") is None else f"{r['review']:,}",
+        )
+    console.print(table)
 
 
 rules_app = typer.Typer(help="Validate and list audit rules.", no_args_is_help=True)
