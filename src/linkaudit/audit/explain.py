@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from linkaudit.audit.rules import Rule
@@ -280,6 +281,10 @@ def _condition_values(
     }
 
 
+def _param_literal(params: dict[str, Any], m: re.Match[str]) -> str:
+    return _literal(params.get(m.group(1)))
+
+
 def _aggregates(findings: list[dict[str, Any]], rules: dict[str, Rule], manifest: Manifest) -> None:
     """For each aggregate rule: the records it summed and the total against the threshold."""
     for rule_id in {f["rule_id"] for f in findings}:
@@ -316,7 +321,7 @@ def _aggregates(findings: list[dict[str, Any]], rules: dict[str, Rule], manifest
             return _literal(value)
 
         text = _AGG.sub(agg, having)
-        text = _PARAM.sub(lambda m, params=params: _literal(params.get(m.group(1))), text)
+        text = _PARAM.sub(partial(_param_literal, params), text)
         summary = {
             "having": having,
             "records": [f["record_key"] for f in items],

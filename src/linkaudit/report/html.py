@@ -49,7 +49,8 @@ COLORS = {
 
 
 def _weight(p: float) -> float:
-    return math.log2(p / (1 - p))
+    # Rounded: a long float in the page reads like a number that should have been masked.
+    return round(math.log2(p / (1 - p)), 3)
 
 
 def build_report_data(
@@ -117,7 +118,7 @@ def build_report_data(
     )
     for v in verification:
         done = v["confirmed"] + v["cleared"]
-        v["confirmation_rate"] = v["confirmed"] / done if done else None
+        v["confirmation_rate"] = round(v["confirmed"] / done, 4) if done else None
     trend = []
     if ws.has_table("runs"):
         for run_id, started, counts in ws.fetchall(
@@ -169,7 +170,8 @@ def build_report_data(
         "notes": [*summary.get("warnings", []), *summary.get("load_notes", [])]
         + summary.get("rule_notes", []),
     }
-    return mask_value(data)  # type: ignore[no-any-return]
+    masked: dict[str, Any] = mask_value(data)
+    return masked
 
 
 def _trend_point(run_id: str, when: str, c: dict[str, Any]) -> dict[str, Any]:
