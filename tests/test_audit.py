@@ -70,21 +70,33 @@ def test_outputs_written_and_xlsx_matches_csv(audited) -> None:
     sheet_rows = []
     for ws in wb.worksheets[1:]:
         values = list(ws.iter_rows(values_only=True))
-        if values and values[0][0] == "运行编号":
-            sheet_rows += values[1:]
-    by_key = {(r["rule_id"], r["household_key"], r["person_key"]): r for r in rows}
+        if values and "疑点编号" in values[0]:
+            sheet_rows += [dict(zip(values[0], v, strict=True)) for v in values[1:]]
+    by_case = {r["case_id"]: r for r in rows}
     assert len(sheet_rows) == len(rows)
-    columns = list(rows[0])
-    for values in sheet_rows:
-        cells = dict(zip(columns, values, strict=True))
-        row = by_key[(cells["rule_id"], cells["household_key"], cells["person_key"])]
-        for col in columns:
-            expected = row[col]
-            got = cells[col]
-            if col == "match_probability":
-                assert (got is None and expected == "") or abs(float(expected) - got) < 1e-9
-            else:
-                assert (got or "") == expected, col
+    status_zh = {"new": "新增", "persisting": "持续", "reopened": "重现"}
+    severity_zh = {"ineligible": "不符合条件", "risk": "风险", "data_quality": "数据质量"}
+    for cells in sheet_rows:
+        row = by_case[cells["疑点编号"]]
+        assert cells["运行编号"] == row["run_id"] and cells["规则"] == row["rule_id"]
+        assert (cells["乡镇"], cells["行政村"], cells["户编号"]) == (
+            row["township"],
+            row["village"],
+            row["household_key"],
+        )
+        assert cells["姓名"] == row["name"].replace(";", "、")
+        assert (cells["证件号码"] or "") == row["id_number_masked"].replace(";", "\n")
+        assert (cells["人员编号"] or "") == row["person_key"].replace(";", "\n")
+        assert cells["状态"] == status_zh[row["status"]]
+        assert cells["类别"] == severity_zh[row["severity"]]
+        assert cells["范围"] == {"person": "个人", "household": "家庭"}[row["scope"]]
+        if row["match_probability"]:
+            pct = float(row["match_probability"]) * 100
+            assert cells["关联把握"].endswith("%")
+            assert abs(float(cells["关联把握"].split()[1][:-1]) - pct) <= 0.1
+        else:
+            assert cells["关联把握"] is None
+        assert "=" not in (cells["证据"] or "")  # Chinese labels, not field=value
 
 
 def test_ids_are_masked_in_outputs(audited) -> None:

@@ -201,7 +201,8 @@ def test_import_rejects_unknown_case_and_bad_outcome(
     status = run(runner, "verify", "status", "-m", workspace / "linkaudit.yaml", "--json")
     import json
 
-    assert sum(r["verified"] for r in json.loads(status.output)) == 0
+    assert sum(r["verified"] for r in json.loads(status.output)["rows"]) == 0
+    assert json.loads(status.output)["totals"]["verified"] == 0
 
 
 def test_cleared_case_suppressed_until_evidence_changes(
@@ -266,8 +267,44 @@ def test_cleared_case_suppressed_until_evidence_changes(
     status = run(runner, "verify", "status", "-m", workspace / "linkaudit.yaml", "--json")
     import json
 
-    rows = [r for r in json.loads(status.output) if r["rule_id"] == "car_owner"]
+    rows = [r for r in json.loads(status.output)["rows"] if r["rule_id"] == "car_owner"]
     assert sum(r["cleared"] for r in rows) == 1
+    # --rule / --township filter the table; the totals are of what is shown.
+    only = run(
+        runner,
+        "verify",
+        "status",
+        "-m",
+        workspace / "linkaudit.yaml",
+        "--rule",
+        "car_owner",
+        "--json",
+    )
+    data = json.loads(only.output)
+    assert data["rows"] == rows
+    assert data["totals"]["flagged"] == sum(r["flagged"] for r in rows)
+    t = data["totals"]
+    assert t["cleared"] == 1 and t["confirmation_rate"] == t["confirmed"] / (t["confirmed"] + 1)
+    town = rows[0]["township"]
+    both = run(
+        runner,
+        "verify",
+        "status",
+        "-m",
+        workspace / "linkaudit.yaml",
+        "--rule",
+        "car_owner",
+        "--township",
+        town,
+        "--json",
+    )
+    assert json.loads(both.output)["rows"] == [r for r in rows if r["township"] == town]
+    text = run(
+        runner, "verify", "status", "-m", workspace / "linkaudit.yaml", "--rule", "car_owner"
+    )
+    assert text.exit_code == 0
+    total_line = next(line for line in text.output.splitlines() if "total" in line)
+    assert f"{data['totals']['flagged']:,}" in total_line
 
 
 def test_exemption_with_expiry(workspace: Path) -> None:

@@ -74,7 +74,7 @@ def test_outcome_formula_without_a_value_is_an_error(runner, audited, tmp_path) 
     result = run(runner, "verify", "import", path, "-m", manifest)
     assert result.exit_code == 2, result.output
     assert (
-        f"{path}: sheet '全部': row 2, column 核实结果 (outcome), cell R2: a formula "
+        f"{path}: sheet '全部': row 2, column 核实结果 (outcome), cell I2: a formula "
         '(=IF(1,"属实","")) without a computed value'
     ) in result.output
     assert "nothing imported" in result.output
@@ -89,7 +89,7 @@ def test_reason_formula_without_a_value_is_an_error(runner, audited, tmp_path) -
     )
     result = run(runner, "verify", "import", path, "-m", manifest)
     assert result.exit_code == 2, result.output
-    assert f"{path}: sheet '全部': row 3, column 核实说明 (reason), cell S3: a formula" in (
+    assert f"{path}: sheet '全部': row 3, column 核实说明 (reason), cell J3: a formula" in (
         result.output
     )
     assert _stored(manifest) == []

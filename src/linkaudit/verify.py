@@ -123,7 +123,7 @@ def _check_formulas(path: Path, sheet_names: set[str]) -> None:
         raise InputFileError(
             f"{path}: {len(problems)} formula cell{'s' if len(problems) != 1 else ''} without a "
             "value; nothing imported:\n" + "\n".join(f"  - {p}" for p in shown) + more,
-            hint="type the outcome as text (confirmed / cleared / pending), or open the file in "
+            hint="type the outcome as text (属实 / 不属实 / 待核实, or confirmed / cleared / pending), or open the file in "
             "Excel and save it so that formulas have values",
         )
 
@@ -239,8 +239,11 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
     }
 
 
-def verification_status(ws: Workspace) -> pl.DataFrame:
-    """Per rule and township, over the latest run's cases (cleared-and-suppressed included)."""
+def verification_status(
+    ws: Workspace, rule: str | None = None, township: str | None = None
+) -> pl.DataFrame:
+    """Per rule and township, over the latest run's cases (cleared-and-suppressed included),
+    optionally of one rule and/or one township."""
     ensure_history(ws)
     frame = ws.query_pl(
         """
@@ -266,4 +269,18 @@ def verification_status(ws: Workspace) -> pl.DataFrame:
         GROUP BY ALL ORDER BY c.rule_id, township
         """
     )
+    if rule is not None:
+        frame = frame.filter(pl.col("rule_id") == rule)
+    if township is not None:
+        frame = frame.filter(pl.col("township") == township)
     return mask_frame(frame)  # a human-facing table like the others
+
+
+def status_totals(frame: pl.DataFrame) -> dict[str, Any]:
+    """The totals row of a verification_status table."""
+    sums = {
+        c: int(frame.get_column(c).sum())
+        for c in ("flagged", "verified", "confirmed", "cleared", "pending")
+    }
+    done = sums["confirmed"] + sums["cleared"]
+    return {**sums, "confirmation_rate": sums["confirmed"] / done if done else None}

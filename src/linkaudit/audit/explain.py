@@ -3,16 +3,28 @@ record, and the link's per-field weights.
 
 The answer is masked like every output (ID numbers, and keys that are ID numbers) unless
 `unmask`; so that a key copied from the masked spreadsheet still works, the key may also be a
-case id (疑点编号) or a masked key that names one registrant or household.
+case id (疑点编号) or a masked key that names one registrant or household. An ID number (in any
+form the register's reader accepts: 15 digits, lower-case x, full-width) or a registrant's name
+works too; a name that several registrants share lists them instead.
+
+For each finding the answer shows the values behind the rule's condition: the fields it reads,
+each parameter looked up (the poverty line of the exit year ...) and the condition with the
+values in place ('1589.05 < 2736'); for an aggregate rule, the records summed and the total
+against the threshold.
 """
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
+from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.errors import LinkauditError, WorkspaceError
 from linkaudit.normalize import mask_id
+from linkaudit.normalize.idcard import normalize_id
 from linkaudit.privacy import mask_sql, mask_value
 from linkaudit.store import Workspace, quote_ident, table_name
 
@@ -34,9 +46,23 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
     if not people and "*" in key:
         people = _people_by_masked_key(ws, bt, has_household, key, ben.name)
     if not people:
+        info = normalize_id(key, as_of=manifest.as_of)
+        if info.status in ("valid", "upgraded_15") and info.id_number:
+            people = _people_where(ws, bt, has_household, "id_number = ?", [info.id_number])
+    if not people:
+        named = ws.fetchall(
+            f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
+            f"FROM {quote_ident(bt)} WHERE name_raw = ? ORDER BY _key",
+            [key.strip()],
+        )
+        if len(named) > 1:
+            return _matches(key, named, unmask)
+        if named:
+            people = _people(ws, bt, has_household, named[0][1] or named[0][0])
+    if not people:
         raise LinkauditError(
             f"no registrant or household with key {key!r} in registry {ben.name!r}",
-            hint="use a person key, household key or case id (疑点编号) from exceptions.csv",
+            hint="use a person key, household key, case id (疑点编号), ID number or name",
         )
     keys = [p[0] for p in people]
     marks = ", ".join("?" for _ in keys)
@@ -45,6 +71,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
         f"FROM findings WHERE person_key IN ({marks}) ORDER BY rule_id, person_key, evidence_key",
         keys,
     )
+    rules = _rules(manifest)
     link_cols = [c for c in ws.columns("links")]
     level_cols = [c for c in link_cols if c.startswith("level_")]
     out_findings = []
@@ -91,7 +118,13 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
                         for i in range(n)
                     ],
                 }
+        rule = rules.get(rule_id)
+        if rule is not None:
+            own = _row(ws, bt, person_key)
+            record = item.get("record") if registry and registry != ben.name else own
+            item["condition"] = _condition_values(rule, manifest, record or {}, own or {})
         out_findings.append(item)
+    _aggregates(out_findings, rules, manifest)
     answer = {
         "key": key,
         "persons": [
@@ -106,6 +139,198 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
         "findings": out_findings,
     }
     return answer if unmask else mask_value(answer)
+
+
+def _matches(key: str, people: list[tuple[Any, ...]], unmask: bool) -> dict[str, Any]:
+    """A name several registrants share: who they are, for the user to pick a key."""
+    answer = {
+        "key": key,
+        "matches": [
+            {
+                "person_key": k,
+                "household": h,
+                "name": n,
+                "id_number": idn if unmask else mask_id(idn),
+            }
+            for k, h, n, idn in people
+        ],
+        "persons": [],
+        "findings": [],
+    }
+    return answer if unmask else mask_value(answer)
+
+
+def _people_where(
+    ws: Workspace, bt: str, has_household: bool, where: str, params: list[Any]
+) -> list[tuple[Any, ...]]:
+    """Registrants matching `where`, with their whole households."""
+    hh = "household" if has_household else "NULL"
+    return ws.fetchall(
+        f"SELECT _key, {hh}, name_raw, id_number FROM {quote_ident(bt)} WHERE "
+        + (
+            f"household IN (SELECT household FROM {quote_ident(bt)} WHERE {where}) "
+            f"OR _key IN (SELECT _key FROM {quote_ident(bt)} WHERE {where})"
+            if has_household
+            else where
+        )
+        + " ORDER BY _key",
+        params * 2 if has_household else params,
+    )
+
+
+def _rules(manifest: Manifest) -> dict[str, Rule]:
+    from linkaudit.audit.run import load_manifest_rules
+
+    try:
+        return {r.id: r for r in load_manifest_rules(manifest)}
+    except LinkauditError:
+        return {}  # the rules changed since the run: findings are still shown, without values
+
+
+def _row(ws: Workspace, table: str, key: str) -> dict[str, Any] | None:
+    cols = [c for c in ws.columns(table) if not c.startswith("id_") and c != "_row"]
+    row = ws.fetchone(
+        f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table)} "
+        "WHERE _key = ?",
+        [key],
+    )
+    return None if row is None else dict(zip(cols, row, strict=True))
+
+
+_PARAM_LOOKUP = re.compile(r"\$([A-Za-z_]\w*)\[([^\]]+)\]")
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+_IDENT = re.compile(r"(?<![\w.$])(person\.)?([A-Za-z_]\w*)(?![\w(])")
+_AGG = re.compile(r"\b(sum|count|max|min|avg)\(\s*(\*|[A-Za-z_]\w*)\s*\)", re.I)
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | Decimal):
+        return f"{value:f}".rstrip("0").rstrip(".") if isinstance(value, Decimal) else str(value)
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{...}"
+    return "'" + str(value) + "'"
+
+
+def _condition_values(
+    rule: Rule, manifest: Manifest, record: dict[str, Any], person: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields the condition reads, the parameters it looks up and the condition with
+    those values in place (quoted text in the condition is left as written)."""
+    params = {**rule.parameters, **manifest.parameters}
+    as_of = manifest.as_of
+    fields: dict[str, Any] = {}
+    lookups: list[dict[str, Any]] = []
+
+    def value_of(name: str, own: bool) -> Any:
+        source = person if own else record
+        if name == "as_of":
+            return as_of
+        return source.get(name)
+
+    def key_value(expr: str) -> Any:
+        expr = expr.strip()
+        if re.fullmatch(r"year\(\s*as_of\s*\)", expr) and as_of is not None:
+            return as_of.year
+        own = expr.startswith("person.")
+        value = value_of(expr.removeprefix("person."), own)
+        fields[expr] = None if value is None else str(value)
+        return value
+
+    def lookup(m: re.Match[str]) -> str:
+        table = params.get(m.group(1))
+        key = key_value(m.group(2))
+        found = None
+        if isinstance(table, dict) and key is not None:
+            found = table.get(key, table.get(str(key)))
+            if found is None and str(key).isdigit():
+                found = table.get(int(str(key)))
+        lookups.append(
+            {"parameter": m.group(1), "key": None if key is None else str(key), "value": found}
+        )
+        return _literal(found)
+
+    def ident(m: re.Match[str]) -> str:
+        own, name = bool(m.group(1)), m.group(2)
+        source = person if own else record
+        if name in source or name == "as_of":
+            value = value_of(name, own)
+            fields[("person." if own else "") + name] = None if value is None else str(value)
+            return _literal(value)
+        return m.group(0)
+
+    parts = re.split(r"('(?:[^']|'')*')", " ".join(rule.condition.split()))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:  # a quoted literal
+            out.append(part)
+            continue
+        part = _PARAM_LOOKUP.sub(lookup, part)
+        part = _PARAM.sub(lambda m: _literal(params.get(m.group(1))), part)
+        out.append(_IDENT.sub(ident, part))
+    return {
+        "expression": " ".join(rule.condition.split()),
+        "fields": fields,
+        "lookups": lookups,
+        "with_values": "".join(out),
+    }
+
+
+def _param_literal(params: dict[str, Any], m: re.Match[str]) -> str:
+    return _literal(params.get(m.group(1)))
+
+
+def _aggregates(findings: list[dict[str, Any]], rules: dict[str, Rule], manifest: Manifest) -> None:
+    """For each aggregate rule: the records it summed and the total against the threshold."""
+    for rule_id in {f["rule_id"] for f in findings}:
+        rule = rules.get(rule_id)
+        if rule is None or rule.aggregate is None:
+            continue
+        items = [f for f in findings if f["rule_id"] == rule_id and f.get("record")]
+        params = {**rule.parameters, **manifest.parameters}
+        having = " ".join(rule.aggregate.having.split())
+        totals: dict[str, Any] = {}
+
+        def agg(
+            m: re.Match[str],
+            items: list[dict[str, Any]] = items,
+            totals: dict[str, Any] = totals,
+        ) -> str:
+            fn, field = m.group(1).lower(), m.group(2)
+            if field == "*":
+                value: Any = len(items)
+            else:
+                values = [
+                    Decimal(str(f["record"][field]))
+                    for f in items
+                    if f["record"].get(field) not in (None, "")
+                ]
+                value = {
+                    "sum": sum(values, Decimal(0)),
+                    "count": len(values),
+                    "max": max(values, default=None),
+                    "min": min(values, default=None),
+                    "avg": (sum(values, Decimal(0)) / len(values)) if values else None,
+                }[fn]
+            totals[m.group(0)] = None if value is None else _literal(value)
+            return _literal(value)
+
+        text = _AGG.sub(agg, having)
+        text = _PARAM.sub(partial(_param_literal, params), text)
+        summary = {
+            "having": having,
+            "records": [f["record_key"] for f in items],
+            "totals": totals,
+            "with_values": text,
+        }
+        for f in findings:
+            if f["rule_id"] == rule_id:
+                f["aggregate"] = summary
 
 
 def _people(ws: Workspace, bt: str, has_household: bool, key: str) -> list[tuple[Any, ...]]:

@@ -39,6 +39,7 @@ from linkaudit.history import (
 from linkaudit.link.engine import LinkReport, link_inputs_hash, link_workspace
 from linkaudit.load import LoadReport, load_workspace
 from linkaudit.privacy import id_column_warnings
+from linkaudit.report.html import build_report_data, write_report
 from linkaudit.report.outputs import (
     EXCEPTION_COLUMNS,
     build_exceptions,
@@ -47,6 +48,7 @@ from linkaudit.report.outputs import (
     write_xlsx,
 )
 from linkaudit.report.publish import OutputSet, check_output
+from linkaudit.report.workbook import split_workbooks
 from linkaudit.store import Workspace
 
 Progress = Callable[[str, str, int, int], None]
@@ -103,11 +105,15 @@ def run_audit(
     force: bool = False,
     today: dt.date | None = None,
     record: bool = True,
+    split_by: str | None = None,
 ) -> AuditResult:
     """One audit run. Unchanged inputs are not reloaded and unchanged links are reused
     (force=True redoes both). baseline: a run id, 'latest' (the default: the latest run of the
     same rule set; none on a first run) or None to compare with nothing. record=False is a
-    trial run: outputs are written, the run history is left as it was."""
+    trial run: outputs are written, the run history is left as it was. split_by 'township'
+    or 'village' also writes one workbook per township (townships/) or village (villages/)."""
+    if split_by not in (None, "township", "village"):
+        raise ValueError(f"split_by: {split_by!r}")
     started = time.perf_counter()
     manifest.require_as_of()
     check_output(manifest.output)  # before any work: an output folder we may not replace
@@ -163,6 +169,7 @@ def run_audit(
         out = manifest.output
         summary_rows = [r.as_dict() for r in rules_report.results]
         reported = history.exceptions.select(EXCEPTION_COLUMNS)
+        reported_zh = history.exceptions.select(EXCEPTION_COLUMNS + ["evidence_zh"])
         outputs = OutputSet(out, run_id)
         try:
             write_csv(reported, outputs.path("exceptions.csv"))
@@ -170,13 +177,16 @@ def run_audit(
             write_csv(links, outputs.path("links.csv"))
             changes = {k: history.counts[k] for k in ("new", "persisting", "reopened", "resolved")}
             write_xlsx(
-                reported,
+                reported_zh,
                 rules,
                 summary_rows,
                 quarantine,
                 outputs.path("exceptions.xlsx"),
                 changes=changes if baseline_run else None,
             )
+            if split_by:
+                folder = "townships" if split_by == "township" else "villages"
+                split_workbooks(reported_zh, rules, summary_rows, outputs.path(folder), by=split_by)
             timings["outputs"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - started
             summary = _summary(
@@ -197,6 +207,12 @@ def run_audit(
             summary["rules_not_applied"] = {
                 r.rule_id: r.skipped for r in rules_report.results if r.skipped
             }
+            t_report = time.perf_counter()
+            write_report(
+                outputs.path("report.html"),
+                build_report_data(ws, summary, rules, link_report, history, manifest),
+            )
+            summary["timings_seconds"]["report"] = round(time.perf_counter() - t_report, 3)
             write_json(summary, outputs.path("summary.json"))
             fault_point("outputs_staged")
             # Recorded first, published after: a run whose outputs are out/ is in the history.
@@ -221,7 +237,15 @@ def run_audit(
         history=history,
         outputs={
             name: str(out / name)
-            for name in ("exceptions.xlsx", "exceptions.csv", "links.csv", "summary.json")
+            for name in (
+                "exceptions.xlsx",
+                "exceptions.csv",
+                "links.csv",
+                "summary.json",
+                "report.html",
+                *(["townships/"] if split_by == "township" else []),
+                *(["villages/"] if split_by == "village" else []),
+            )
         },
     )
 
@@ -248,6 +272,8 @@ def _cached_findings(ws: Workspace, state: str) -> tuple[RulesReport, pl.DataFra
         ineligible_distinct_cross_department=data["ineligible_distinct_cross_department"],
         ineligible_distinct=data["ineligible_distinct"],
     )
+    if "evidence_zh" not in ws.columns("findings_exceptions"):
+        return None  # stored by an earlier version: rebuild
     return report, ws.query_pl("SELECT * FROM findings_exceptions")
 
 

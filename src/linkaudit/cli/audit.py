@@ -22,12 +22,18 @@ from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 from linkaudit.config import load_manifest
+from linkaudit.report.labels import SEVERITY_ZH
 from linkaudit.store import Workspace
 
 RulesOpt = Annotated[
     list[Path] | None,
     typer.Option("--rules", help="Rule files or folders (default: the manifest's, else shipped)."),
 ]
+
+
+class SplitBy(StrEnum):
+    township = "township"
+    village = "village"
 
 
 class FailOn(StrEnum):
@@ -72,10 +78,19 @@ def audit(
             help="A trial run: write the outputs but record nothing in the run history.",
         ),
     ] = False,
+    split_by: Annotated[
+        SplitBy | None,
+        typer.Option(
+            "--split-by",
+            help="Also write one workbook per township (out/townships/) or village "
+            "(out/villages/), each holding only its own residents.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json.
+    """Load, link and apply the rules; write exceptions.xlsx/.csv, links.csv, summary.json
+    and report.html.
 
     Cases are compared with the baseline run (new, persisting, reopened, resolved); cleared
     cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
@@ -83,7 +98,8 @@ def audit(
     config = load_manifest(manifest)
     if as_of is not None:
         config.as_of = as_of.date()
-    with step_progress("audit", quiet or json_out) as progress:
+    # Progress goes to stderr, so --json on stdout keeps it (only --quiet silences it).
+    with step_progress("audit", quiet) as progress:
         result = run_audit(
             config,
             progress=progress,  # type: ignore[arg-type]
@@ -91,6 +107,7 @@ def audit(
             baseline=None if baseline == "none" else baseline,
             force=force,
             record=not no_record,
+            split_by=split_by.value if split_by else None,
         )
     if json_out:
         print_json(result.summary)
@@ -107,19 +124,26 @@ def render_audit(result: AuditResult) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(line)}")
     for note in result.summary.get("load_notes", []) + result.summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
+    render_registries(result)
     table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
-    for col in ("rule", "title", "severity", "persons", "households", "evidence records"):
-        table.add_column(
-            col, justify="right" if col in ("persons", "households", "evidence records") else "left"
-        )
+    # Rule ids are what users type (explain, --rule): never cut; the title wraps instead.
+    table.add_column(
+        "rule",
+        no_wrap=True,
+        min_width=max(len(r.rule_id) for r in result.rules.results) if result.rules.results else 4,
+    )
+    # The title column takes what is left and wraps; severity rides with it.
+    table.add_column("title · severity", overflow="fold", ratio=1, min_width=10)
+    for col in ("persons", "households", "records"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in result.rules.results:
+        title = f"{escape(r.title_zh)} [dim]· {SEVERITY_ZH.get(r.severity, r.severity)}[/]"
         if r.skipped:
-            table.add_row(r.rule_id, escape(r.title_zh), r.severity, "-", "-", "-", style="dim")
+            table.add_row(r.rule_id, title, "-", "-", "-", style="dim")
             continue
         table.add_row(
             r.rule_id,
-            escape(r.title_zh),
-            r.severity,
+            title,
             f"{r.persons:,}",
             f"{r.households:,}",
             f"{r.evidence_records:,}" if r.evidence_records else "",
@@ -154,6 +178,26 @@ def render_audit(result: AuditResult) -> None:
     console.print("Flags are suspects for field verification, not verdicts.")
     for path in result.outputs.values():
         console.print(f"  wrote {escape(path)}")
+
+
+def render_registries(result: AuditResult) -> None:
+    """Per registry: rows read, quarantined (set aside, listed in exceptions.xlsx), linked."""
+    table = Table(title="Registries: rows read, quarantined, linked", title_justify="left")
+    table.add_column("registry", no_wrap=True)
+    table.add_column("department", overflow="fold")
+    for col in ("rows read", "quarantined", "linked", "review"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, r in result.summary.get("registries", {}).items():
+        quarantined = r.get("rows_rejected") or 0
+        table.add_row(
+            escape(name),
+            escape(str(r.get("department") or "")),
+            f"{r.get('rows_read') or 0:,}",
+            f"[yellow]{quarantined:,}[/]" if quarantined else "0",
+            "-" if r.get("linked") is None else f"{r['linked']:,}",
+            "-" if r.get("review") is None else f"{r['review']:,}",
+        )
+    console.print(table)
 
 
 rules_app = typer.Typer(help="Validate and list audit rules.", no_args_is_help=True)
@@ -203,7 +247,8 @@ def explain(
         list[str],
         typer.Argument(
             help="[MANIFEST] KEY: the manifest (or its folder; default ./linkaudit.yaml) and a "
-            "person key, household key or case id (masked keys work too).",
+            "person key, household key, case id (疑点编号), ID number or name (masked keys "
+            "work too).",
             show_default=False,
             metavar="[MANIFEST] KEY",
         ),
@@ -221,6 +266,20 @@ def explain(
     if json_out:
         print_json(data)
         return
+    if data.get("matches"):
+        table = Table(title=f"{len(data['matches'])} registrants named {escape(key)}")
+        for col in ("person key", "household", "name", "ID number"):
+            table.add_column(col)
+        for m in data["matches"]:
+            table.add_row(
+                escape(str(m["person_key"])),
+                escape(str(m["household"] or "")),
+                escape(str(m["name"])),
+                escape(str(m["id_number"] or "")),
+            )
+        console.print(table)
+        console.print("give one of these person or household keys to see why it was flagged")
+        return
     people = ", ".join(
         f"{p['person_key']} {p['name']} {p['id_number'] or ''}" for p in data["persons"]
     )
@@ -234,6 +293,25 @@ def explain(
             fields = ", ".join(f"{k}={v}" for k, v in rec.items() if v is not None and k != "_key")
             where = f"{f.get('department') or f['registry']} record {f['record_key']}: {fields}"
             lines.append("  " + escape(where))
+        cond = f.get("condition")
+        if cond:
+            for lk in cond["lookups"]:
+                lines.append(
+                    f"  {escape(lk['parameter'])}[{escape(str(lk['key']))}] = "
+                    f"{escape(str(lk['value']))}"
+                )
+            shown = ", ".join(f"{k}={v}" for k, v in cond["fields"].items())
+            lines.append(f"  values: {escape(shown)}")
+            lines.append(f"  condition: {escape(cond['expression'])}")
+            lines.append(f"  with the values: [bold]{escape(cond['with_values'])}[/]")
+        agg = f.get("aggregate")
+        if agg and agg.get("_shown") is None:
+            agg["_shown"] = True
+            lines.append(
+                f"  aggregate over {len(agg['records'])} records "
+                f"({escape(', '.join(agg['records']))}): {escape(agg['having'])} → "
+                f"[bold]{escape(agg['with_values'])}[/]"
+            )
         link = f.get("link")
         if link:
             lines.append(

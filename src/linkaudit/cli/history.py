@@ -14,7 +14,7 @@ from linkaudit.cli.options import JsonOpt
 from linkaudit.config import load_manifest
 from linkaudit.history import Diff, diff_files, diff_workspace
 from linkaudit.store import Workspace
-from linkaudit.verify import import_outcomes, verification_status
+from linkaudit.verify import import_outcomes, status_totals, verification_status
 
 ManifestOpt = Annotated[
     Path,
@@ -100,14 +100,21 @@ def verify_import(
 
 @verify_app.command("status")
 def verify_status(
-    manifest: ManifestOpt = Path("linkaudit.yaml"), json_out: JsonOpt = False
+    manifest: ManifestOpt = Path("linkaudit.yaml"),
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    township: Annotated[
+        str | None, typer.Option("--township", help="Only this township (乡镇).")
+    ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Per rule and township: flagged, verified, confirmed, cleared and the confirmation rate."""
+    """Per rule and township: flagged, verified, confirmed, cleared and the confirmation rate,
+    with totals."""
     config = load_manifest(manifest)
     with Workspace(config.database, read_only=True) as ws:
-        frame = verification_status(ws)
+        frame = verification_status(ws, rule=rule, township=township)
+    totals = status_totals(frame)
     if json_out:
-        print_json(frame.to_dicts())
+        print_json({"rows": frame.to_dicts(), "totals": totals})
         return
     table = Table(title="Verification status (latest run)", title_justify="left")
     for col in frame.columns:
@@ -127,4 +134,12 @@ def verify_status(
                 for v in row
             )
         )
+    rate = totals["confirmation_rate"]
+    table.add_row(
+        "total",
+        "",
+        *(f"{totals[c]:,}" for c in ("flagged", "verified", "confirmed", "cleared", "pending")),
+        "" if rate is None else f"{rate:.1%}",
+        style="bold",
+    )
     console.print(table)

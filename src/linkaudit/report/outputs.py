@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from linkaudit.audit.rules import Rule
-from linkaudit.config import Manifest
+from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.normalize import mask_ids
 from linkaudit.privacy import (
     mask_frame,
@@ -29,6 +29,7 @@ from linkaudit.privacy import (
     private_tmpdir,
     remove_stale_tmpdirs,
 )
+from linkaudit.report.labels import FIELD_LABELS, ID_STATUS_ZH
 from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
 
 EXCEPTION_COLUMNS = [
@@ -52,10 +53,12 @@ EXCEPTION_COLUMNS = [
     "outcome",
     "reason",
 ]
-#: Internal columns carried with exceptions (history), not written to the files.
-CASE_COLUMNS = ["unit_key", "evidence_hash"]
+#: Internal columns carried with exceptions (history), not written to the CSV: the unit, the
+#: hash of the evidence (a change reopens a cleared case) and the evidence as a cadre reads it
+#: (Chinese field labels; the spreadsheet's 证据 column).
+CASE_COLUMNS = ["unit_key", "evidence_hash", "evidence_zh"]
 
-#: Chinese headers of the spreadsheet, column for column with exceptions.csv.
+#: Chinese names of the exceptions.csv columns (the spreadsheet's headers where it has them).
 CHINESE_HEADERS = {
     "run_id": "运行编号",
     "case_id": "疑点编号",
@@ -66,9 +69,9 @@ CHINESE_HEADERS = {
     "household_key": "户编号",
     "person_key": "人员编号",
     "name": "姓名",
-    "id_number_masked": "身份证号(脱敏)",
+    "id_number_masked": "证件号码",
     "township": "乡镇",
-    "village": "村",
+    "village": "行政村",
     "evidence_department": "证据部门",
     "evidence_records": "证据记录号",
     "matched_name": "匹配姓名",
@@ -77,9 +80,15 @@ CHINESE_HEADERS = {
     "outcome": "核实结果",
     "reason": "核实说明",
 }
-HEADER_COLUMNS = {v: k for k, v in CHINESE_HEADERS.items()}
-
-SEVERITY_ZH = {"ineligible": "不符合识别标准", "risk": "风险预警", "data_quality": "数据质量"}
+#: Spreadsheet header → column, for reading returned workbooks: today's headers and those of
+#: earlier versions (身份证号(脱敏), 村), so a workbook sent out before an upgrade still imports.
+HEADER_COLUMNS = {v: k for k, v in CHINESE_HEADERS.items()} | {
+    "身份证号(脱敏)": "id_number_masked",
+    "村": "village",
+    "问题": "problem",
+    "证据": "evidence_zh",
+    "关联把握": "confidence",
+}
 
 DISCLAIMER = (
     "本表所列为数据比对发现的疑点，不是认定结论：每一条都须由乡镇干部入户核实后方可处理。"
@@ -151,6 +160,7 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
             pieces += [f"' {f}='", f"coalesce(CAST(e.{quote_ident(f)} AS VARCHAR), '')"]
         text = " || ".join(pieces)
         own = rule.registry == ben.name and not rule.duplicate_of
+        text_zh = _evidence_zh_sql(reg, fields, dept, own, "name_raw" in have)
         on = (
             "e._key = f.person_key AND f.evidence_key IS NULL"
             if own
@@ -158,6 +168,7 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         )
         parts.append(
             f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text, "
+            f"{text_zh} AS text_zh, "
             f"{quote_literal(dept)} AS department, "
             f"{'e.name_raw' if 'name_raw' in have else 'NULL::VARCHAR'} AS matched_name "
             f"FROM findings f JOIN {quote_ident(table)} e ON {on} "
@@ -167,10 +178,41 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         return (
             "SELECT NULL::VARCHAR AS rule_id, NULL::VARCHAR AS person_key, "
             "NULL::VARCHAR AS evidence_registry, NULL::VARCHAR AS evidence_key, "
-            "NULL::VARCHAR AS text, NULL::VARCHAR AS department, NULL::VARCHAR AS matched_name "
+            "NULL::VARCHAR AS text, NULL::VARCHAR AS text_zh, NULL::VARCHAR AS department, "
+            "NULL::VARCHAR AS matched_name "
             "WHERE FALSE"
         )
     return " UNION ALL ".join(parts)
+
+
+def _evidence_zh_sql(
+    reg: RegistryConfig, fields: list[str], department: str, own: bool, has_name: bool
+) -> str:
+    """SQL of one record's evidence as a cadre reads it: '号牌：桂A·12345；车辆类型：小型轿车'.
+    A department's record is introduced by its department, key and name; the register's own
+    record (false exit ...) by nothing, so that members of a household repeating the same
+    household fields collapse into one line."""
+    shown = []
+    for f in fields:
+        label = FIELD_LABELS.get(f) or reg.fields.get(f) or f
+        col = f"e.{quote_ident(f)}"
+        if f == "id_status":
+            cases = " ".join(
+                f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in ID_STATUS_ZH.items()
+            )
+            value = f"CASE {col} {cases} ELSE CAST({col} AS VARCHAR) END"
+        elif reg.canonical_type(f) == "amount":
+            value = f"CAST(CAST({col} AS DECIMAL(20, 2)) AS VARCHAR)"
+        else:
+            value = f"CAST({col} AS VARCHAR)"
+        shown.append(f"{quote_literal(label + '：')} || coalesce({value}, '（空）')")
+    body = " || '；' || ".join(shown) if shown else "''"
+    if own:
+        return body
+    head = f"{quote_literal(department + ' ')} || e._key"
+    if has_name:
+        head += " || coalesce('（' || e.name_raw || '）', '')"
+    return f"{head} || {quote_literal('：' if shown else '')} || {body}"
 
 
 def build_exceptions(
@@ -198,7 +240,8 @@ def build_exceptions(
             rows AS (
                 SELECT f.rule_id, m.severity, m.scope, f.household_key, f.person_key,
                        b.name_raw AS name, b.id_number, {township} AS township,
-                       {village} AS village, ev.text AS evidence, f.match_probability,
+                       {village} AS village, ev.text AS evidence, ev.text_zh AS evidence_zh,
+                       f.match_probability,
                        ev.department, ev.matched_name, f.evidence_key,
                        f.evidence_registry || ':' || f.evidence_key AS evidence_ref,
                        CASE WHEN m.scope = 'household' THEN coalesce(f.household_key, f.person_key)
@@ -220,6 +263,8 @@ def build_exceptions(
                    string_agg(DISTINCT evidence_key, ';' ORDER BY evidence_key) AS evidence_records,
                    string_agg(DISTINCT matched_name, ';' ORDER BY matched_name) AS matched_name,
                    string_agg(DISTINCT evidence, '; ' ORDER BY evidence) AS evidence,
+                   string_agg(DISTINCT evidence_zh, chr(10) ORDER BY evidence_zh)
+                       AS evidence_zh,
                    min(match_probability) AS match_probability,
                    unit AS unit_key,
                    -- The case id: rule + unit + evidence record keys, stable across runs.
@@ -279,139 +324,7 @@ def write_xlsx(
     path: Path,
     changes: dict[str, int] | None = None,
 ) -> None:
-    """The spreadsheet for township cadres. Every text cell is written as a string, so a value
-    such as '=HYPERLINK(...)' stays text and is never evaluated as a formula. Cadres fill the
-    outcome column (a drop-down) and hand the file back to `linkaudit verify import`.
-    ID-shaped text is masked in every sheet (keys that are ID numbers included); rows map back
-    to their case through the case id. xlsxwriter's constant-memory temp files (every cell of
-    the run) stay in the private temp folder, removed however the writing ends."""
-    import xlsxwriter
+    """The county's workbook (see report.workbook)."""
+    from linkaudit.report.workbook import write_workbook
 
-    exceptions = mask_frame(exceptions.select(EXCEPTION_COLUMNS))
-    quarantine = mask_frame(quarantine)
-    summary_rows = [
-        {k: mask_text(v) if isinstance(v, str) else v for k, v in r.items()} for r in summary_rows
-    ]
-    with atomic_path(path) as tmp:
-        wb = xlsxwriter.Workbook(
-            str(tmp),
-            {
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "constant_memory": True,
-                "tmpdir": str(tmp.parent),
-            },
-        )
-        wb.set_properties({"title": "linkaudit exceptions", "comments": DISCLAIMER})
-        bold = wb.add_format({"bold": True})
-        header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-        wrap = wb.add_format({"text_wrap": True})
-
-        ws = wb.add_worksheet("汇总 Summary")
-        ws.set_column(0, 0, 24)
-        ws.set_column(1, 1, 44)
-        ws.set_column(2, 7, 14)
-        ws.write_string(0, 0, "疑点汇总 Summary of flags", bold)
-        ws.write_string(1, 0, DISCLAIMER, wrap)
-        row = 2
-        if changes:
-            text = "  ".join(f"{k}: {v:,}" for k, v in changes.items())
-            ws.write_string(row, 0, f"与上次运行相比 Since the baseline run — {text}")
-        row = 3
-        cols = [
-            "规则 rule",
-            "名称 title",
-            "类别 severity",
-            "范围 scope",
-            "人数 persons",
-            "户数 households",
-            "证据记录 evidence records",
-            "说明 note",
-        ]
-        ws.write_row(row, 0, cols, header)
-        for r in summary_rows:
-            row += 1
-            ws.write_row(
-                row,
-                0,
-                [
-                    r["rule_id"],
-                    f"{r['title_zh']} {r['title_en']}",
-                    SEVERITY_ZH.get(r["severity"], r["severity"]),
-                    r["scope"],
-                    r["persons"],
-                    r["households"],
-                    r["evidence_records"],
-                    r.get("skipped") or "",
-                ],
-            )
-        row += 2
-        by_town = (
-            exceptions.group_by("rule_id", "township")
-            .agg(pl.len().alias("n"))
-            .sort("rule_id", "township", nulls_last=True)
-        )
-        ws.write_string(row, 0, "按乡镇 By township (flagged units)", bold)
-        row += 1
-        ws.write_row(row, 0, ["规则 rule", "乡镇 township", "疑点数 flags"], header)
-        for rule_id, town, n in by_town.iter_rows():
-            row += 1
-            ws.write_row(row, 0, [rule_id, town or "", n])
-
-        headers = [CHINESE_HEADERS[c] for c in EXCEPTION_COLUMNS]
-        used_names: set[str] = set()
-        if changes is not None:
-            fresh = exceptions.filter(pl.col("status").is_in(["new", "reopened"]))
-            sheet = wb.add_worksheet(_sheet_name("本次新增 New", "new", used_names))
-            _write_table(sheet, headers, fresh, header, outcome_col=True)
-        for rule in rules:
-            rows = exceptions.filter(pl.col("rule_id") == rule.id)
-            sheet = wb.add_worksheet(_sheet_name(rule.title.zh, rule.id, used_names))
-            _write_table(sheet, headers, rows, header, outcome_col=True)
-        if quarantine.height:
-            sheet = wb.add_worksheet(_sheet_name("未能读取的行", "quarantine", used_names))
-            q_headers = ["登记册 registry", "文件 file", "行 row", "列 column", "原因 reason"]
-            _write_table(sheet, q_headers, quarantine, header, outcome_col=False)
-        wb.close()
-
-
-def _sheet_name(title: str, rule_id: str, used: set[str]) -> str:
-    bad = "[]:*?/\\"
-    base = "".join("_" if ch in bad else ch for ch in title)[:28] or rule_id[:28]
-    name, i = base, 2
-    while name.lower() in used:
-        name = f"{base[:26]}{i}"
-        i += 1
-    used.add(name.lower())
-    return name
-
-
-def _write_table(
-    sheet: Any, headers: list[str], rows: pl.DataFrame, header: Any, outcome_col: bool
-) -> None:
-    sheet.freeze_panes(1, 0)
-    for c, h in enumerate(headers):
-        sheet.set_column(c, c, 40 if "证据" in h or "file" in h else max(10, len(h) * 2))
-    sheet.autofilter(0, 0, max(rows.height, 1), len(headers) - 1)
-    if outcome_col and "核实结果" in headers and rows.height:
-        c = headers.index("核实结果")
-        sheet.data_validation(
-            1,
-            c,
-            rows.height,
-            c,
-            {"validate": "list", "source": ["confirmed", "cleared", "pending"]},
-        )
-    sheet.write_row(0, 0, headers, header)
-    # Rows in order (constant-memory mode). Each column's writer is chosen once from its dtype:
-    # text through write_string (never a formula), numbers through write_number.
-    numeric = [dtype.is_numeric() for dtype in rows.dtypes]
-    write_number, write_string = sheet.write_number, sheet.write_string
-    for r, values in enumerate(rows.iter_rows(), start=1):
-        for c, value in enumerate(values):
-            if value is None:
-                continue
-            if numeric[c]:
-                write_number(r, c, value)
-            else:
-                write_string(r, c, str(value))
+    write_workbook(exceptions, rules, summary_rows, quarantine, path, changes=changes)
