@@ -32,6 +32,7 @@ from linkaudit.link.blocking import (
     DEFAULT_PASSES,
     BlockingPass,
     count_pairs_sql,
+    id_edits_sql,
     id_variant_pairs_sql,
     key_column,
     pairs_sql,
@@ -398,51 +399,65 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     return report
 
 
+#: Department IDs whose single-edit typos are simulated, and beneficiaries they are tried on.
+_TYPO_SAMPLE_IDS = 4000
+_TYPO_SAMPLE_BENEFICIARIES = 20_000
+
+
 def _id_neighbour_u(
     ws: Workspace, left: str, sources: list[RegistryConfig], n_left: int, seed: int
 ) -> dict[str, float]:
-    """u of the 'one digit mistyped' and 'two digits transposed' levels, measured.
+    """u of the ID near-miss levels, measured under the comparison's own definitions.
 
-    The chance that a record's ID is one typo away from *another* person's ID grows with how
-    densely a county's IDs fill their region and birth-date blocks, so it is counted, not
-    assumed: take a sample of department records with valid IDs, form every one-substitution
-    and one-swap variant of each, and count the beneficiaries whose ID a variant hits. u is
-    that count per record, divided by the number of beneficiaries (a random pair)."""
-    per_source = 20_000 // max(len(sources), 1)
+    Two different people's pair reaches a near-miss level only when one side's ID is a typo
+    (it fails its check) that lands one edit from the other person's ID. So the chance is
+    simulated: take valid department IDs, form every single-edit typo of each (as
+    `blocking.id_edits_sql` defines them, all 18 characters), and count the sampled
+    beneficiaries other than the ID's owner that each typo reaches at each level (via the
+    beneficiaries' own single edits of that kind). Per typo'd record and beneficiary that is
+    P(level | typo, non-match); times the share of suspect IDs (on either side) it is u, the
+    chance for a random non-matching pair."""
+    per_source = _TYPO_SAMPLE_IDS // max(len(sources), 1)
     parts = [
-        f"SELECT _key, id_number FROM {quote_ident(table_name('reg', r.name))} "
+        f"SELECT id_number FROM {quote_ident(table_name('reg', r.name))} "
         f"WHERE id_status = 'valid' ORDER BY hash(_key || '|{int(seed)}'), _key LIMIT {per_source}"
         for r in sources
     ]
     if not parts or n_left == 0:
         return {}
+    sample = " UNION ALL ".join(f"({p})" for p in parts)
+    ben = (
+        f"SELECT id_number AS b_id FROM {quote_ident(left)} WHERE id_usable "
+        f"ORDER BY hash(_key || '|{int(seed)}'), _key LIMIT {_TYPO_SAMPLE_BENEFICIARIES}"
+    )
+    suspect = f"(SELECT coalesce(avg(id_suspect::INT), 0) FROM {quote_ident(left)} WHERE id_usable)"
+    dept_suspect = " UNION ALL ".join(
+        f"SELECT id_suspect FROM {quote_ident(table_name('reg', r.name))} WHERE id_usable"
+        for r in sources
+    )
     row = ws.fetchone(
         f"""
-        WITH s AS ({" UNION ALL ".join(f"({p})" for p in parts)}),
-        sub AS (
-            SELECT substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v
-            FROM s, range(1, 18) p(pos), range(0, 10) dd(d)
-            WHERE substr(id_number, pos, 1) <> d::VARCHAR
-        ),
-        swp AS (
-            SELECT substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
-                   || substr(id_number, pos, 1) || substr(id_number, pos + 2, 16 - pos) AS v
-            FROM s, range(1, 17) p(pos)
-            WHERE substr(id_number, pos, 1) <> substr(id_number, pos + 1, 1)
-        ),
-        ben AS (SELECT substr(id_number, 1, 17) AS v FROM {quote_ident(left)} WHERE id_usable)
-        SELECT (SELECT count(*) FROM s),
-               (SELECT count(*) FROM sub JOIN ben USING (v)),
-               (SELECT count(*) FROM swp JOIN ben USING (v))
+        WITH typos AS ({id_edits_sql(f"SELECT id_number AS x_id, id_number FROM ({sample})")}),
+        ben_edits AS ({id_edits_sql(f"SELECT b_id, b_id AS id_number FROM ({ben})")})
+        SELECT (SELECT count(*) FROM typos),
+               (SELECT count(*) FROM ({ben})),
+               count(*) FILTER (b.kind = 'check'),
+               count(*) FILTER (b.kind = 'sub'),
+               count(*) FILTER (b.kind = 'swap'),
+               {suspect} + (SELECT coalesce(avg(id_suspect::INT), 0) FROM ({dept_suspect}))
+        FROM typos t JOIN ben_edits b ON b.v18 = t.v18 AND b.b_id <> t.x_id
         """
     )
-    if row is None or not row[0]:
+    if row is None or not row[0] or not row[1]:
         return {}
-    sampled, substitutions, swaps = (int(x) for x in row)
+    typos, sampled_ben, check, substitution, swap = (int(x) for x in row[:5])
+    share = max(float(row[5]), 1e-4)
+    pairs = typos * sampled_ben
     # Half a hit as a floor: a county too sparse to show any still has neighbours somewhere.
     return {
-        "id one digit mistyped": max(substitutions, 0.5) / sampled / n_left,
-        "id two digits transposed": max(swaps, 0.5) / sampled / n_left,
+        "id check character typo": share * max(check, 0.5) / pairs,
+        "id one digit mistyped": share * max(substitution, 0.5) / pairs,
+        "id two digits transposed": share * max(swap, 0.5) / pairs,
     }
 
 
@@ -517,6 +532,7 @@ def _score_registry(
     total = " + ".join(f"w{k}" for k in range(len(comparisons))) + f" + {prior!r}"
     pass_names = _case([f"'{p.name}'" for p in passes], "pass")
     t_match, t_review = cfg.match_threshold, cfg.review_threshold
+    margin = cfg.ambiguity_margin
     cols = ", ".join(
         f"lvl{k} AS {quote_ident('level_' + c.name)}, w{k} AS {quote_ident('weight_' + c.name)}"
         for k, c in enumerate(comparisons)
@@ -538,9 +554,10 @@ def _score_registry(
             FROM weighted w JOIN {quote_ident(left)} l ON l._key = w.l_key
         ),
         rivals AS (
-            -- A second confident candidate who is a different person makes the link ambiguous.
-            SELECT a.r_key, bool_or(b.p >= {t_match!r} AND (a.l_id IS NULL OR b.l_id IS NULL
-                                 OR a.l_id <> b.l_id)) AS ambiguous
+            -- A second candidate who is a different person and scores within the decision
+            -- margin of the best makes the link ambiguous: the data cannot tell them apart.
+            SELECT a.r_key, bool_or(b.mw > a.mw - {margin!r} AND (a.l_id IS NULL
+                                 OR b.l_id IS NULL OR a.l_id <> b.l_id)) AS ambiguous
             FROM ranked a JOIN ranked b ON a.r_key = b.r_key AND b.rk > 1
             WHERE a.rk = 1 AND a.p >= {t_review!r}
             GROUP BY a.r_key
