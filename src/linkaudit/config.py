@@ -84,6 +84,10 @@ class RegistryConfig(_Strict):
     key: str | None = None
     household: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
+    #: Whose place the mapped `address` is: the person's residence (`address`, the default),
+    #: or not the person's (`none`: a business registry's 住所 is the premises), in which case
+    #: the linker does not compare it with the beneficiary's township and village.
+    residence: Literal["address", "none"] = "address"
     types: dict[str, FieldType] = Field(default_factory=dict)
     #: Department codes mapped to the canonical vocabulary at load, per field:
     #: `{vehicle_status: {A: 正常, E: 注销}}`. Values not listed are kept as they are (and

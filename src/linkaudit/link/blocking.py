@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from linkaudit.store import quote_ident
 
 ID_VARIANTS = "id_variants"
+#: The pass opening a candidate from a department row's own birth date and an address that
+#: names the beneficiary's township and village (an ID typo with a corrupted surname).
+BIRTH_DATE_RESIDENCE = "birth_date_residence"
+#: Columns that pass reads on each side.
+BIRTH_DATE_RESIDENCE_COLUMNS = {
+    "left": ("birth_date", "township", "village"),
+    "right": ("birth_date", "address"),
+}
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _KEY_RE = re.compile(
@@ -29,6 +37,7 @@ DEFAULT_PASSES: list[str | list[str]] = [
     ID_VARIANTS,
     ["name_pinyin", "birth_date"],
     ["name", "year(birth_date)"],
+    BIRTH_DATE_RESIDENCE,
 ]
 
 
@@ -40,6 +49,10 @@ class BlockingPass:
     @property
     def is_id_variants(self) -> bool:
         return self.name == ID_VARIANTS
+
+    @property
+    def is_birth_date_residence(self) -> bool:
+        return self.name == BIRTH_DATE_RESIDENCE
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,8 @@ def parse_passes(specs: list[str | list[str]]) -> list[BlockingPass]:
     passes = []
     for spec in specs:
         if isinstance(spec, str):
-            if spec == ID_VARIANTS:
-                passes.append(BlockingPass(ID_VARIANTS, ()))
+            if spec in (ID_VARIANTS, BIRTH_DATE_RESIDENCE):
+                passes.append(BlockingPass(spec, ()))
                 continue
             spec = [spec]
         keys = tuple(k.strip() for k in spec)
@@ -188,3 +201,26 @@ def id_variant_pairs_sql(left: str, right: str) -> str:
         FROM ({_variants_sql(right)}) v JOIN {lt} l ON l.id_number = v.v18
         WHERE l.id_usable AND {_SAME_SURNAME.format(a="v.py", b="l.name_pinyin")}
     """
+
+
+def birth_date_residence_count_sql(left: str, right: str) -> str:
+    """An upper bound of the pairs of the birth-date-and-address pass: pairs sharing a birth
+    date (the address test is applied to those only)."""
+    return (
+        f"SELECT coalesce(sum(lc.n * rc.n), 0)::BIGINT FROM "
+        f"(SELECT birth_date, count(*) AS n FROM {quote_ident(left)} WHERE birth_date IS NOT NULL "
+        f"AND township IS NOT NULL AND village IS NOT NULL GROUP BY ALL) lc "
+        f"JOIN (SELECT birth_date, count(*) AS n FROM {quote_ident(right)} "
+        f"WHERE birth_date IS NOT NULL AND address IS NOT NULL GROUP BY ALL) rc USING (birth_date)"
+    )
+
+
+def birth_date_residence_pairs_sql(left: str, right: str) -> str:
+    """Pairs whose birth dates agree and whose department address names the beneficiary's
+    township and village: evidence enough to compare the pair even when both the ID and the
+    surname were mistyped (the comparisons then weigh it)."""
+    return (
+        f"SELECT l._key AS l_key, r._key AS r_key FROM {quote_ident(left)} l "
+        f"JOIN {quote_ident(right)} r ON l.birth_date = r.birth_date "
+        f"WHERE contains(r.address, l.village) AND contains(r.address, l.township)"
+    )

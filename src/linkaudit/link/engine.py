@@ -29,8 +29,11 @@ from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
 from linkaudit.errors import WorkspaceError
 from linkaudit.faults import fault_point
 from linkaudit.link.blocking import (
+    BIRTH_DATE_RESIDENCE_COLUMNS,
     DEFAULT_PASSES,
     BlockingPass,
+    birth_date_residence_count_sql,
+    birth_date_residence_pairs_sql,
     count_pairs_sql,
     id_edits_sql,
     id_variant_pairs_sql,
@@ -119,9 +122,14 @@ def comparisons_for(manifest: Manifest) -> list[Comparison]:
     return default_comparisons() if not specs else [build(s) for s in specs]
 
 
-def _side_view(ws: Workspace, table: str, needed: set[str]) -> str:
-    """A subquery exposing every needed column, NULL where the registry lacks it."""
+def _side_view(
+    ws: Workspace, table: str, needed: set[str], reg: RegistryConfig | None = None
+) -> str:
+    """A subquery exposing every needed column, NULL where the registry lacks it (and the
+    address NULL where the registry's address is not the person's: `residence: none`)."""
     have = set(ws.columns(table))
+    if reg is not None and reg.residence == "none":
+        have.discard("address")
     cols = ["_key"] + [
         quote_ident(c) if c in have else f"NULL AS {quote_ident(c)}" for c in sorted(needed)
     ]
@@ -217,7 +225,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         if progress:
             progress(reg.name, "blocking", i, steps)
         right = table_name("reg", reg.name)
-        rview = _side_view(ws, right, needed)
+        rview = _side_view(ws, right, needed, reg)
         selects = []
         for j, p in enumerate(passes):
             if p.is_id_variants:
@@ -226,9 +234,22 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                 report.passes.append(PassCount(reg.name, p.name, pairs, False))
                 selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({sql})")
                 continue
-            if any(key_column(k) not in ws.columns(t) for k in p.keys for t in (left, right)):
+            if p.is_birth_date_residence:
+                lacks = any(
+                    c not in ws.columns(t)
+                    for side, t in (("left", left), ("right", right))
+                    for c in BIRTH_DATE_RESIDENCE_COLUMNS[side]
+                )
+                if lacks or reg.residence == "none":
+                    continue  # no address of the person's to open a candidate from
+                count_sql = birth_date_residence_count_sql(left, right)
+                select_sql = birth_date_residence_pairs_sql(left, right)
+            elif any(key_column(k) not in ws.columns(t) for k in p.keys for t in (left, right)):
                 continue  # a pass on a field one side lacks finds nothing
-            pairs = int(ws.scalar(count_pairs_sql(p, left, right)))
+            else:
+                count_sql = count_pairs_sql(p, left, right)
+                select_sql = pairs_sql(p, left, right)
+            pairs = int(ws.scalar(count_sql))
             skipped = pairs > cfg.max_block_pairs
             report.passes.append(PassCount(reg.name, p.name, pairs, skipped))
             if skipped:
@@ -237,7 +258,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                     f"(limit linkage.max_block_pairs = {cfg.max_block_pairs:,}); skipped"
                 )
                 continue
-            selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({pairs_sql(p, left, right)})")
+            selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({select_sql})")
         cand = (
             "\nUNION ALL\n".join(selects)
             if selects
@@ -271,7 +292,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     side = max(int(math.sqrt(per_source)), 30)
     for reg in sources:
         right = table_name("reg", reg.name)
-        rview = _side_view(ws, right, needed)
+        rview = _side_view(ws, right, needed, reg)
         lv = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
         counts = ws.query_pl(
             f"""
@@ -334,18 +355,32 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         name: min(max(lam * n_cand[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
         for name, lam in lambdas.items()
     }
-    model = Model(
-        levels=[
+
+    def level_params(mk: list[np.ndarray]) -> list[list[LevelParams]]:
+        return [
             [
-                LevelParams(c.name, i, lvl.label, float(m[k][i]), float(u[k][i]))
+                LevelParams(c.name, i, lvl.label, float(mk[k][i]), float(u[k][i]))
                 for i, lvl in enumerate(c.levels)
             ]
             for k, c in enumerate(comparisons)
-        ],
+        ]
+
+    model = Model(
+        levels=level_params(m),
         lambdas=lambdas,
         iterations=iters,
         converged=converged,
         history=history,
+        registry_levels=(
+            {
+                name: level_params(mr)
+                for name, mr in _registry_m(
+                    patterns, counts_arr, groups, group_names, u, rare, floors, m
+                ).items()
+            }
+            if pats.height
+            else {}
+        ),
     )
     report.model = model
     _store_model(ws, model)
@@ -461,6 +496,58 @@ def _id_neighbour_u(
     }
 
 
+#: Pseudo-matches of the pooled m that each registry's own EM starts from and is pulled to:
+#: a registry with a few dozen matches keeps close to the pooled values, one with thousands
+#: is estimated from its own records.
+REGISTRY_PRIOR_MATCHES = 200.0
+#: Expected matched pairs a level needs in a registry before its own m replaces the pooled.
+REGISTRY_MIN_LEVEL_MATCHES = 30.0
+
+
+def _registry_m(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    groups: np.ndarray,
+    group_names: list[str],
+    u: list[np.ndarray],
+    rare: list[list[bool]],
+    floors: list[list[float | None]],
+    pooled: list[np.ndarray],
+) -> dict[str, list[np.ndarray]]:
+    """m per registry, by EM on the registry's own patterns with the pooled m as the prior.
+
+    Departments record differently: a business registry's 住所 is the premises, a death
+    register's address is the home, some departments blank IDs more often. One pooled m per
+    level charges every department the same; per-registry m (MAP, see `run_em`) lets each
+    field weigh what it is worth in that department, while a thin registry stays pooled."""
+    out: dict[str, list[np.ndarray]] = {}
+    for g, name in enumerate(group_names):
+        rows = groups == g
+        if not rows.any():
+            continue
+        m, lam, _, _, _ = run_em(
+            patterns[rows],
+            counts[rows],
+            np.zeros(int(rows.sum()), dtype=int),
+            [name],
+            u,
+            rare,
+            floors,
+            prior=pooled,
+            prior_strength=REGISTRY_PRIOR_MATCHES,
+        )
+        # A level this registry's matches show fewer than a few dozen times is thin data: a
+        # handful of pairs (a coincidental namesake among them) would set its weight, so it
+        # keeps the pooled value.
+        matches = lam[name] * float(counts[rows].sum())
+        for k, mk in enumerate(m):
+            thin = matches * mk < REGISTRY_MIN_LEVEL_MATCHES
+            mk[thin] = pooled[k][thin]
+            m[k] = mk / mk.sum()
+        out[name] = m
+    return out
+
+
 def _sample(view: str, n: int, seed: int) -> str:
     """n rows picked by a seeded hash of the record key: the same rows on every run (DuckDB's
     reservoir sample is not reproducible across threads)."""
@@ -513,8 +600,9 @@ def _score_registry(
     weight_exprs = []
     level_exprs = []
     joins = []
+    levels = model.levels_for(registry)
     for k in range(len(comparisons)):
-        params = model.levels[k]
+        params = levels[k]
         weights = [f"{lv.weight!r}" for lv in params]
         w = _case(weights, f"g{k}")
         if k in tf_tables:

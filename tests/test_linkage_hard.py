@@ -1,0 +1,209 @@
+"""The hard linkage cases of issue #11: ambiguity as a margin between the best and the second
+candidate, ID near-misses as exact single edits of all 18 characters (and their u measured
+under the same definitions), candidates opened by birth date and address, the premises address
+that is not the person's, EM on simulated data, term frequencies, and the rule aggregation unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import yaml
+
+from conftest import SAMPLE, run, write_csv, write_manifest
+from linkaudit import load_manifest, load_workspace
+from linkaudit.link import comparisons as C
+from linkaudit.link.blocking import id_variant_pairs_sql
+from linkaudit.link.engine import _id_neighbour_u, link_workspace
+from linkaudit.link.model import estimate_u, run_em
+from linkaudit.normalize import check_char
+from linkaudit.store import Workspace
+from test_link import _level, idrow, pid, swap, typo
+
+ID_A = pid("45012419850409522")
+
+
+def region_neighbour(number: str) -> str:
+    """A neighbouring county's valid ID: the region one digit off, its own check character."""
+    other = number[:5] + str((int(number[5]) + 1) % 10) + number[6:17]
+    assert check_char(other) != number[17]
+    return pid(other)
+
+
+def _check_swap(number: str) -> str:
+    return number[:16] + number[17] + number[16]
+
+
+# -- 1b: two edits are not one ----------------------------------------------------------------
+
+TWO_EDITS = [
+    # region code one digit off AND another check character: two edits, a neighbour
+    (idrow(region_neighbour(ID_A), "valid"), idrow(ID_A[:17] + "0", "bad_checksum")),
+    # a typo in the first 17 that also changed the check character
+    (idrow(ID_A, "valid"), idrow(typo(ID_A, 14)[:17] + "X", "bad_checksum")),
+]
+
+
+@pytest.mark.parametrize(("left", "right"), TWO_EDITS)
+def test_two_edits_are_id_different(left: dict, right: dict) -> None:
+    assert _level(C.citizen_id(), left, right) == "id different"
+    assert _level(C.citizen_id(), right, left) == "id different"
+
+
+def test_swap_of_the_check_character_is_one_edit() -> None:
+    number = next(
+        n
+        for n in (pid(f"4501241985040952{d}") for d in range(10))
+        if n[16] != n[17] and n[17] != "X"
+    )
+    swapped = _check_swap(number)
+    assert _level(C.citizen_id(), idrow(number, "valid"), idrow(swapped, "bad_checksum")) == (
+        "id two digits transposed"
+    )
+
+
+def _variant_pairs(left_ids: list[tuple[str, str, str]], right_ids: list[tuple[str, str, str]]):
+    """(l_key, r_key) pairs of the id_variants pass over two tiny tables."""
+    con = duckdb.connect()
+    for name, rows in (("lt", left_ids), ("rt", right_ids)):
+        con.execute(
+            f"CREATE TABLE {name} (_key VARCHAR, id_number VARCHAR, name_pinyin VARCHAR, "
+            "id_usable BOOLEAN, id_suspect BOOLEAN)"
+        )
+        for key, number, status in rows:
+            con.execute(
+                f"INSERT INTO {name} VALUES (?, ?, 'wei ming', TRUE, ?)",
+                [key, number, status != "valid"],
+            )
+    return set(con.execute(id_variant_pairs_sql("lt", "rt")).fetchall())
+
+
+def test_variant_blocking_uses_exactly_the_single_edits() -> None:
+    typo_17 = typo(ID_A, 9)
+    right = [
+        ("typo", typo_17, "bad"),  # one substitution, check kept: found
+        ("check", ID_A[:17] + ("0" if ID_A[17] != "0" else "1"), "bad"),  # found
+        ("neigh", region_neighbour(ID_A)[:17] + ID_A[17], "bad"),  # found (one sub)
+        ("two", typo_17[:17] + ("X" if ID_A[17] != "X" else "0"), "bad"),  # two edits: not
+    ]
+    pairs = _variant_pairs([("A", ID_A, "valid")], right)
+    assert pairs == {("A", "typo"), ("A", "check"), ("A", "neigh")}
+    # a neighbour whose region is one digit off and whose check differs: not a variant
+    neighbour = region_neighbour(ID_A)
+    other_check = next(c for c in "0123456789X" if c not in (ID_A[17], neighbour[17]))
+    pairs = _variant_pairs([("A", neighbour, "valid")], [("r", ID_A[:17] + other_check, "bad")])
+    assert pairs == set()
+
+
+# -- 1c: u of the near-miss levels under the comparison's definitions -------------------------
+
+
+def test_neighbour_u_counts_a_region_neighbour_as_a_check_typo_not_a_digit_typo(
+    tmp_path: Path,
+) -> None:
+    """A beneficiary from the neighbouring county (region one digit off, its own check) is
+    reached by a typo of the department ID in the region digit at the check-character level:
+    the prefixes then agree and the checks differ. The old 17-digit count called it a digit
+    typo neighbour."""
+    ws = Workspace(tmp_path / "u.duckdb")
+    # ten department IDs differing in all eleven digits after the region: no two are near
+    dept_ids = [
+        pid("450124" + "".join(str((3 * k + p) % 10) for p in range(11))) for k in range(10)
+    ]
+    ben_ids = [region_neighbour(x) for x in dept_ids] + [pid("45012719600101001")]
+    ws.execute(
+        "CREATE TABLE reg_poverty AS SELECT 'B' || i::VARCHAR AS _key, id AS id_number, "
+        "TRUE AS id_usable, FALSE AS id_suspect FROM (SELECT unnest(?) AS id, "
+        "generate_subscripts(?, 1) AS i)",
+        [ben_ids, ben_ids],
+    )
+    ws.execute(
+        "CREATE TABLE reg_vehicles AS SELECT 'V' || i::VARCHAR AS _key, id AS id_number, "
+        "'valid' AS id_status, TRUE AS id_usable, (i % 10 = 0) AS id_suspect "
+        "FROM (SELECT unnest(?) AS id, generate_subscripts(?, 1) AS i)",
+        [dept_ids, dept_ids],
+    )
+    reg = load_manifest(_tiny_manifest(tmp_path)).registries["vehicles"]
+    u = _id_neighbour_u(ws, "reg_poverty", [reg], len(ben_ids), 42)
+    typos = int(ws.scalar("SELECT count(*) FROM reg_vehicles")) * (17 * 9 + 10)
+    swaps = sum(sum(a != b for a, b in zip(x, x[1:], strict=False)) for x in dept_ids)
+    pairs = (typos + swaps) * len(ben_ids)
+    share = 1 / 10  # suspect share among usable department IDs (none in the register)
+    # every department ID reaches its neighbour through exactly two of its typos: one in its
+    # region digit (prefixes then agree: check level), one in its check character that lands
+    # on the neighbour's (one region digit apart: digit level); no swap reaches it
+    assert u["id check character typo"] == pytest.approx(share * len(dept_ids) / pairs)
+    assert u["id one digit mistyped"] == pytest.approx(share * len(dept_ids) / pairs)
+    assert u["id two digits transposed"] == pytest.approx(share * 0.5 / pairs)  # the floor
+    ws.close()
+
+
+def _tiny_manifest(root: Path) -> Path:
+    write_csv(root / "p.csv", ["k", "n"], [("1", "韦明")], "utf-8")
+    write_csv(root / "v.csv", ["k", "n"], [("1", "韦明")], "utf-8")
+    return write_manifest(
+        root,
+        {
+            "poverty": {
+                "role": "beneficiaries",
+                "path": "p.csv",
+                "key": "k",
+                "fields": {"name": "n"},
+            },
+            "vehicles": {"path": "v.csv", "key": "k", "fields": {"name": "n"}},
+        },
+    )
+
+
+# -- EM on simulated data ------------------------------------------------------------------
+
+
+def test_em_recovers_known_m_and_lambda_from_simulated_pairs() -> None:
+    rng = np.random.default_rng(3)
+    true_m = [np.array([0.85, 0.1, 0.05]), np.array([0.7, 0.2, 0.1]), np.array([0.6, 0.3, 0.1])]
+    true_u = [np.array([0.01, 0.04, 0.95]), np.array([0.02, 0.08, 0.9]), np.array([0.1, 0.2, 0.7])]
+    n, lam = 200_000, 0.05
+    match = rng.random(n) < lam
+    cols = []
+    for m, u in zip(true_m, true_u, strict=True):
+        levels = np.where(match, rng.choice(3, n, p=m), rng.choice(3, n, p=u))
+        cols.append(levels)
+    data = np.column_stack(cols)
+    patterns, counts = np.unique(data, axis=0, return_counts=True)
+    u_est = estimate_u([np.bincount(data[~match][:, k], minlength=3) for k in range(3)])
+    m, lambdas, _, converged, _ = run_em(
+        patterns,
+        counts.astype(float),
+        np.zeros(len(patterns), dtype=int),
+        ["g"],
+        u_est,
+        [[False] * 3] * 3,
+    )
+    assert converged
+    assert lambdas["g"] == pytest.approx(lam, abs=0.005)
+    for got, want in zip(m, true_m, strict=True):
+        assert got == pytest.approx(want, abs=0.02)
+
+
+def test_em_prior_holds_a_thin_group_and_yields_to_a_rich_one() -> None:
+    u = [np.array([0.01, 0.99])]
+    prior = [np.array([0.9, 0.1])]
+    patterns = np.array([[0], [1]])
+    for counts, expect in ((np.array([5.0, 5000.0]), 0.9), (np.array([50_000.0, 5_000.0]), 0.99)):
+        m, *_ = run_em(
+            patterns,
+            counts,
+            np.zeros(2, dtype=int),
+            ["g"],
+            u,
+            [[False, False]],
+            prior=prior,
+            prior_strength=200.0,
+        )
+        assert m[0][0] == pytest.approx(expect, abs=0.05)
