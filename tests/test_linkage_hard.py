@@ -5,9 +5,6 @@ that is not the person's, EM on simulated data, term frequencies, and the rule a
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import random
 import shutil
 from pathlib import Path
 
@@ -16,15 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import SAMPLE, run, write_csv, write_manifest
-from linkaudit import load_manifest, load_workspace
+from conftest import SAMPLE, write_csv, write_manifest
+from linkaudit import load_manifest
 from linkaudit.link import comparisons as C
 from linkaudit.link.blocking import id_variant_pairs_sql
-from linkaudit.link.engine import _id_neighbour_u, link_workspace
+from linkaudit.link.engine import _id_neighbour_u
 from linkaudit.link.model import estimate_u, run_em
 from linkaudit.normalize import check_char
 from linkaudit.store import Workspace
-from test_link import _level, idrow, pid, swap, typo
+from test_link import _level, idrow, pid, typo
 
 ID_A = pid("45012419850409522")
 
@@ -207,3 +204,132 @@ def test_em_prior_holds_a_thin_group_and_yields_to_a_rich_one() -> None:
             prior_strength=200.0,
         )
         assert m[0][0] == pytest.approx(expect, abs=0.05)
+
+
+# -- the hard profile end to end (1a, 1b, 1d, 1e, 4) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hard_ws(tmp_path_factory) -> Path:
+    from linkaudit.audit.run import run_audit
+    from linkaudit.sample.mashan import generate
+
+    root = tmp_path_factory.mktemp("hard")
+    generate(root, scale=0.2, profile="hard")
+    run_audit(load_manifest(root / "linkaudit.yaml"))
+    return root
+
+
+def _truth_links(root: Path) -> dict[tuple[str, str], str]:
+    lines = (root / "truth" / "links.csv").read_text(encoding="utf-8").splitlines()[1:]
+    return {(r, k): p for r, k, p in (line.split(",") for line in lines)}
+
+
+def _matches(root: Path) -> dict[tuple[str, str], str]:
+    con = duckdb.connect(str(root / "linkaudit.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT registry, record_key, person_key FROM links WHERE decision = 'match'"
+        ).fetchall()
+    finally:
+        con.close()
+    return {(r, k): p for r, k, p in rows}
+
+
+def test_hard_profile_links_precision_and_recall(hard_ws: Path) -> None:
+    truth, got = _truth_links(hard_ws), _matches(hard_ws)
+    tp = sum(1 for k, p in got.items() if truth.get(k) == p)
+    assert tp / len(got) >= 0.9995
+    assert tp / len(truth) >= 0.998
+
+
+def test_namesakes_without_id_are_decided_by_village(hard_ws: Path) -> None:
+    """Vehicle records without ID whose name and birth date fit two registrants in different
+    villages: the address names one village, and the link is a match to that registrant."""
+    con = duckdb.connect(str(hard_ws / "linkaudit.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT k.record_key, k.person_key, k.decision FROM links k "
+            "JOIN reg_vehicles v ON v._key = k.record_key WHERE v.id_number IS NULL "
+            "AND k.candidates >= 2 AND k.level_residence = 'address in the same village'"
+        ).fetchall()
+    finally:
+        con.close()
+    truth = _truth_links(hard_ws)
+    assert len(rows) >= 20
+    assert all(d == "match" and truth[("vehicles", r)] == p for r, p, d in rows)
+
+
+def test_neighbouring_county_ids_are_not_linked(hard_ws: Path) -> None:
+    """The planted neighbours (keys JJ9...): a registrant's name and birth date, the region one
+    digit off and the check character mistyped. Two edits: never linked."""
+    con = duckdb.connect(str(hard_ws / "linkaudit.duckdb"), read_only=True)
+    try:
+        (linked,) = con.execute(
+            "SELECT count(*) FROM links k JOIN reg_vehicles v ON v._key = k.record_key "
+            "WHERE v._key LIKE 'JJ9%' AND k.decision = 'match'"
+        ).fetchone()
+        (planted,) = con.execute(
+            "SELECT count(*) FROM reg_vehicles WHERE _key LIKE 'JJ9%' "
+            "AND id_number LIKE '450125%' AND id_suspect"
+        ).fetchone()
+    finally:
+        con.close()
+    assert planted >= 20
+    assert linked == 0
+
+
+def test_business_premises_are_not_compared_as_residence(hard_ws: Path) -> None:
+    con = duckdb.connect(str(hard_ws / "linkaudit.duckdb"), read_only=True)
+    try:
+        levels = con.execute(
+            "SELECT DISTINCT level_residence FROM links WHERE registry = 'business'"
+        ).fetchall()
+        (addresses,) = con.execute("SELECT count(address) FROM reg_business").fetchone()
+    finally:
+        con.close()
+    assert addresses > 0  # the premises are loaded (for the rules) ...
+    assert levels == [(None,)]  # ... and never weighed as the person's home
+
+
+def test_medical_cost_unit_from_the_manifest(tmp_path: Path) -> None:
+    """`parameters: {medical_cost_by: person}` sums one member's costs: exactly the households
+    with a member over the threshold are flagged; a value other than person/household is a
+    clear error."""
+    from linkaudit.audit.run import run_audit
+    from linkaudit.errors import LinkauditError
+
+    root = tmp_path / "m"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.duckdb*", "out", ".out*"))
+    path = root / "linkaudit.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    by_household = run_audit(load_manifest(path)).history.exceptions
+    data["parameters"]["medical_cost_by"] = "person"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    by_person = run_audit(load_manifest(path)).history.exceptions
+    con = duckdb.connect(str(root / "linkaudit.duckdb"), read_only=True)
+    try:
+        expected = {
+            h
+            for (h,) in con.execute(
+                "SELECT b.household FROM links k JOIN reg_medical r ON r._key = k.record_key "
+                "JOIN reg_poverty b ON b._key = k.person_key WHERE k.registry = 'medical' "
+                "AND k.decision = 'match' AND b.poverty_status = '已脱贫' "
+                "AND r.settled_on > DATE '2014-12-31' AND r.settled_on <= DATE '2015-12-31' "
+                "GROUP BY b._key, b.household HAVING sum(r.self_paid) > 5000"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+
+    def households(frame) -> set[str]:  # type: ignore[no-untyped-def]
+        rows = frame.filter(frame["rule_id"] == "medical_cost_risk")
+        return set(rows.get_column("household_key").to_list())
+
+    assert households(by_person) == expected
+    assert expected < households(by_household)
+    data["parameters"]["medical_cost_by"] = "family"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LinkauditError) as err:
+        run_audit(load_manifest(path))
+    assert "parameters.medical_cost_by to person or household" in str(err.value)

@@ -207,9 +207,7 @@ def apply(hard: Hardening, registry: str, frame: pl.DataFrame) -> pl.DataFrame:
     valid &= ~np.isin(owner, hard.namesakes)
     if has_address:
         address = frame["address"].to_list()
-        rural = np.array(
-            [hard.village[o] >= 0 if o < hard.registrants else False for o in owner]
-        )
+        rural = np.array([hard.village[o] >= 0 if o < hard.registrants else False for o in owner])
         # Namesakes: the first of each pair loses the ID on one vehicle record.
         if registry == "vehicles":
             seen: set[int] = set()
@@ -246,8 +244,8 @@ def apply(hard: Hardening, registry: str, frame: pl.DataFrame) -> pl.DataFrame:
         birth[i] = _slip(birth[i])
     counts["birth_date_slips"] = len(slips)
     frame = frame.with_columns(
-        pl.Series("name_out", name, dtype=pl.Utf8),
-        pl.Series("id_out", ident, dtype=pl.Utf8),
+        pl.Series("name_out", _strings(name), dtype=pl.Utf8),
+        pl.Series("id_out", _strings(ident), dtype=pl.Utf8),
         pl.Series("birth_out", birth, dtype=frame["birth_out"].dtype),
     )
     if registry == "business":
@@ -259,6 +257,10 @@ def apply(hard: Hardening, registry: str, frame: pl.DataFrame) -> pl.DataFrame:
     for key, value in counts.items():
         hard.counts[key] = hard.counts.get(key, 0) + value
     return frame
+
+
+def _strings(values: np.ndarray) -> list[str | None]:
+    return [None if v is None else str(v) for v in values.tolist()]
 
 
 def _home(hard: Hardening, row: int) -> str:
@@ -275,7 +277,9 @@ def _neighbours(
     rows = [
         i
         for i in np.flatnonzero(owner < hard.registrants)
-        if isinstance(ident[i], str) and len(ident[i]) == 18 and ident[i].startswith("450124")
+        if isinstance(ident[i], str)
+        and len(ident[i]) == 18
+        and ident[i].startswith("450124")
         and check_char(ident[i][:17]) == ident[i][17]
     ]
     take = rng.permutation(rows)[: hard.n("neighbour_county")]
@@ -287,8 +291,11 @@ def _neighbours(
     for i in take:
         body = NEIGHBOUR_REGION + ident[i][6:17]
         right = check_char(body)
-        wrong = next(c for c in "0123456789X"[int(rng.integers(0, 11)) :] + "0123456789X"
-                     if c not in (right, ident[i][17]))
+        wrong = next(
+            c
+            for c in "0123456789X"[int(rng.integers(0, 11)) :] + "0123456789X"
+            if c not in (right, ident[i][17])
+        )
         new_ids.append(body + wrong)
         new_names.append(frame["name_out"][int(i)])
         new_births.append(frame["birth_out"][int(i)])
@@ -300,7 +307,9 @@ def _neighbours(
         pl.Series("name_out", new_names, dtype=pl.Utf8),
         pl.Series("id_out", new_ids, dtype=pl.Utf8),
         pl.Series("birth_out", new_births, dtype=frame["birth_out"].dtype),
-        pl.Series("address", [f"武鸣县城厢镇{n}号" for n in range(1, len(take) + 1)], dtype=pl.Utf8),
+        pl.Series(
+            "address", [f"武鸣县城厢镇{n}号" for n in range(1, len(take) + 1)], dtype=pl.Utf8
+        ),
     )
     return pl.concat([frame, base.select(frame.columns)]), len(take)
 
