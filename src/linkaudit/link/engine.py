@@ -318,28 +318,24 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             if c.name == "citizen_id" and lvl.label in typo_u:
                 u[k][i] = typo_u[lvl.label]
 
-    # 3. m and λ by EM on comparison patterns.
-    pattern_union = "\nUNION ALL\n".join(
-        f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
-        f"FROM cmp_{reg.name} GROUP BY ALL"
-        for reg in sources
-    )
+    # 3. m and λ by EM on comparison patterns: first over every candidate pair, then over
+    #    each department record's best candidate under that first model (one-to-one).
     group_names = [r.name for r in sources]
-    if sources:
-        pats = ws.query_pl(pattern_union)
-    else:
-        pats = pl.DataFrame()
+    rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
+    floors = [[lvl.m_floor for lvl in c.levels] for c in comparisons]
+    pats = _patterns(ws, sources, level_cols, None) if sources else pl.DataFrame()
     if pats.height:
-        patterns = np.column_stack(
-            [pats.get_column(c).fill_null(-1).to_numpy().astype(int) for c in level_cols]
-        )
-        counts_arr = pats.get_column("n").to_numpy().astype(float)
-        groups = np.array([group_names.index(g) for g in pats.get_column("registry").to_list()])
-        rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
-        floors = [[lvl.m_floor for lvl in c.levels] for c in comparisons]
+        patterns, counts_arr, groups = _pattern_arrays(pats, level_cols, group_names)
         m, lambdas, iters, converged, history = run_em(
             patterns, counts_arr, groups, group_names, u, rare, floors
         )
+        weights = [np.log2(np.asarray(mk) / np.asarray(uk)) for mk, uk in zip(m, u, strict=True)]
+        pats = _patterns(ws, sources, level_cols, weights)
+        patterns, counts_arr, groups = _pattern_arrays(pats, level_cols, group_names)
+        m, lambdas, more, converged, more_history = run_em(
+            patterns, counts_arr, groups, group_names, u, rare, floors, initial=m
+        )
+        iters, history = iters + more, history + more_history
     else:
         m = [np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
         lambdas, iters, converged, history = {g: 0.5 for g in group_names}, 0, True, []
@@ -351,8 +347,12 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         for r in sources
     }
     n_cand = {r.name: int(ws.scalar(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources}
+    # λ was estimated over best candidates: one pair per department record with candidates.
+    n_best = {
+        r.name: int(ws.scalar(f"SELECT count(DISTINCT r_key) FROM cmp_{r.name}")) for r in sources
+    }
     lambdas = {
-        name: min(max(lam * n_cand[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
+        name: min(max(lam * n_best[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
         for name, lam in lambdas.items()
     }
 
@@ -494,6 +494,47 @@ def _id_neighbour_u(
         "id one digit mistyped": share * max(substitution, 0.5) / pairs,
         "id two digits transposed": share * max(swap, 0.5) / pairs,
     }
+
+
+def _patterns(
+    ws: Workspace,
+    sources: list[RegistryConfig],
+    level_cols: list[str],
+    weights: list[np.ndarray] | None,
+) -> pl.DataFrame:
+    """Distinct comparison patterns and their counts per registry: over every candidate pair
+    (weights None), or over each department record's best candidate by the given level
+    weights. A record is one person's at most, so a namesake who ranks second is no match:
+    counting it as one (as EM over all pairs does) teaches EM that true matches often live
+    elsewhere, and the address stops telling namesakes apart."""
+    parts = []
+    for reg in sources:
+        source = f"cmp_{reg.name}"
+        if weights is not None:
+            score = " + ".join(
+                f"coalesce({_case([repr(float(w)) for w in wk], col)}, 0.0)"
+                for wk, col in zip(weights, level_cols, strict=True)
+            )
+            source = (
+                f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY r_key "
+                f"ORDER BY {score} DESC, l_key) AS __rk FROM cmp_{reg.name}) WHERE __rk = 1)"
+            )
+        parts.append(
+            f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
+            f"FROM {source} GROUP BY ALL"
+        )
+    return ws.query_pl("\nUNION ALL\n".join(parts))
+
+
+def _pattern_arrays(
+    pats: pl.DataFrame, level_cols: list[str], group_names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    patterns = np.column_stack(
+        [pats.get_column(c).fill_null(-1).to_numpy().astype(int) for c in level_cols]
+    )
+    counts = pats.get_column("n").to_numpy().astype(float)
+    groups = np.array([group_names.index(g) for g in pats.get_column("registry").to_list()])
+    return patterns, counts, groups
 
 
 #: Pseudo-matches of the pooled m that each registry's own EM starts from and is pulled to:

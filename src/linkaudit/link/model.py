@@ -83,6 +83,7 @@ def run_em(
     tol: float = 1e-7,
     prior: list[np.ndarray] | None = None,
     prior_strength: float = 0.0,
+    initial: list[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], dict[str, float], int, bool, list[float]]:
     """Estimate m per level and λ per group by EM on comparison patterns.
 
@@ -91,9 +92,11 @@ def run_em(
     prior, prior_strength: a Dirichlet prior on m (MAP EM): `prior_strength` pseudo-matches
     distributed as `prior` are added to the expected match counts of every M-step, so where
     the data are thin the estimate stays near the prior and where they are rich the data win.
+    initial: starting m (default: the prior, else a geometric guess).
     """
     n_pat, n_cmp = patterns.shape
-    m = [_initial_m(len(uk)) for uk in u] if prior is None else [p.copy() for p in prior]
+    start = initial if initial is not None else prior
+    m = [_initial_m(len(uk)) for uk in u] if start is None else [p.copy() for p in start]
     lam = np.full(len(group_names), 0.1)
     history: list[float] = []
     converged = False
