@@ -5,6 +5,8 @@ that is not the person's, EM on simulated data, term frequencies, and the rule a
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 import shutil
 from pathlib import Path
 
@@ -14,10 +16,10 @@ import pytest
 import yaml
 
 from conftest import SAMPLE, write_csv, write_manifest
-from linkaudit import load_manifest
+from linkaudit import load_manifest, load_workspace
 from linkaudit.link import comparisons as C
 from linkaudit.link.blocking import id_variant_pairs_sql
-from linkaudit.link.engine import _id_neighbour_u
+from linkaudit.link.engine import _id_neighbour_u, link_workspace
 from linkaudit.link.model import estimate_u, run_em
 from linkaudit.normalize import check_char
 from linkaudit.store import Workspace
@@ -333,3 +335,149 @@ def test_medical_cost_unit_from_the_manifest(tmp_path: Path) -> None:
     with pytest.raises(LinkauditError) as err:
         run_audit(load_manifest(path))
     assert "parameters.medical_cost_by to person or household" in str(err.value)
+
+
+SURNAMES = "韦蓝黄覃李陆潘蒙梁罗农陈卢莫周唐何"
+GIVEN = "明华强伟芳秀英玉兰红金福贵忠勇德志海春梅丽军平安国荣桂凤珍生"
+VILLAGES = [("白山镇", "伏台村"), ("白山镇", "合群村"), ("林圩镇", "新坡村"), ("永州镇", "板劳村")]
+
+
+@pytest.fixture(scope="module")
+def namesakes(tmp_path_factory) -> Path:
+    """1,600 registrants in four villages, 800 vehicle records of theirs (a quarter without
+    ID), 400 strangers'; planted: CLEAR (no ID; two namesakes, the address names one's
+    village: the runner-up is a confident match on its own, ~8 bits behind) and TIE (no ID;
+    two namesakes in the same village)."""
+    rng = random.Random(11)
+    root = tmp_path_factory.mktemp("namesakes")
+    people, used = [], set()
+    for i in range(1600):
+        while True:
+            birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(365 * 60))
+            body = f"450124{birth:%Y%m%d}{rng.randrange(1000):03d}"
+            if body not in used:
+                used.add(body)
+                break
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(2))
+        people.append([f"P{i:05d}", name, pid(body), birth, *VILLAGES[i % 4]])
+    # CLEAR: P01000 and P01003 (villages 0 and 3, other townships); TIE: P01002 and P01006
+    # (both village 2)
+    for a, b in ((1000, 1003), (1002, 1006)):
+        people[b][1], people[b][3] = people[a][1], people[a][3]
+        people[b][2] = pid(f"450124{people[a][3]:%Y%m%d}{int(people[b][2][14:17]):03d}")
+    write_csv(
+        root / "poverty.csv",
+        ["人员编号", "姓名", "证件号码", "乡镇", "行政村"],
+        [(k, n, idn, t, v) for k, n, idn, _, t, v in people],
+        "utf-8",
+    )
+    rows = []
+    for j in range(800):
+        k, name, idn, birth, t, v = people[j]
+        rows.append((f"V{j:05d}", name, "" if j % 4 == 0 else idn, f"{birth}", f"马山县{t}{v}"))
+    for j in range(800, 1200):
+        birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(365 * 60))
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+        idn = pid(f"450127{birth:%Y%m%d}{rng.randrange(1000):03d}")
+        rows.append((f"V{j:05d}", name, idn, f"{birth}", "马山县古零镇古零村"))
+    for key, who in (("CLEAR", 1000), ("TIE", 1002)):
+        _, name, _, birth, t, v = people[who]
+        rows.append((key, name, "", f"{birth}", f"马山县{t}{v}"))
+    write_csv(
+        root / "vehicles.csv",
+        ["登记编号", "所有人", "身份证明号码", "出生日期", "住址"],
+        rows,
+        "utf-8",
+    )
+    manifest = write_manifest(
+        root,
+        {
+            "poverty": {
+                "role": "beneficiaries",
+                "path": "poverty.csv",
+                "key": "人员编号",
+                "fields": {
+                    "name": "姓名",
+                    "id_number": "证件号码",
+                    "township": "乡镇",
+                    "village": "行政村",
+                },
+            },
+            "vehicles": {
+                "path": "vehicles.csv",
+                "key": "登记编号",
+                "fields": {
+                    "name": "所有人",
+                    "id_number": "身份证明号码",
+                    "birth_date": "出生日期",
+                    "address": "住址",
+                },
+            },
+        },
+    )
+    m = load_manifest(manifest)
+    load_workspace(m)
+    link_workspace(m)
+    return root
+
+
+def _decision(root: Path, key: str) -> tuple[str, str, int]:
+    con = duckdb.connect(str(root / "ws.duckdb"), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT person_key, decision, candidates FROM links WHERE record_key = ?", [key]
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return row
+
+
+def test_a_clear_winner_over_a_namesake_in_another_village_is_a_match(namesakes: Path) -> None:
+    assert _decision(namesakes, "CLEAR") == ("P01000", "match", 2)
+
+
+def test_a_namesake_tie_goes_to_review(namesakes: Path) -> None:
+    person, decision, candidates = _decision(namesakes, "TIE")
+    assert (decision, candidates) == ("review", 2)
+    assert person in ("P01002", "P01006")
+
+
+def test_the_margin_is_a_setting(namesakes: Path, tmp_path: Path) -> None:
+    """With a margin wider than the clear winner's lead, the clear case goes to review too."""
+    root = tmp_path / "wide"
+    shutil.copytree(namesakes, root, ignore=shutil.ignore_patterns("ws.duckdb*"))
+    path = root / "linkaudit.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["linkage"] = {"ambiguity_margin": 40}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    m = load_manifest(path)
+    load_workspace(m)
+    link_workspace(m)
+    assert _decision(root, "CLEAR")[1:] == ("review", 2)
+
+
+def test_term_frequency_weighs_a_common_name_less(namesakes: Path) -> None:
+    con = duckdb.connect(str(namesakes / "ws.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT r.name, k.weight_name FROM links k JOIN reg_vehicles r ON r._key = k.record_key "
+            "WHERE k.level_name = 'name exact'"
+        ).fetchall()
+        freq = dict(
+            con.execute(
+                "SELECT name, count(*) FROM (SELECT name FROM reg_poverty UNION ALL "
+                "SELECT name FROM reg_vehicles) GROUP BY name"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    by_count: dict[int, set[float]] = {}
+    for name, weight in rows:
+        by_count.setdefault(freq[name], set()).add(round(weight, 6))
+    counts = sorted(by_count)
+    assert len(counts) >= 3
+    # one weight per frequency, strictly falling as the name gets more common
+    assert all(len(by_count[c]) == 1 for c in counts)
+    weights = [by_count[c].pop() for c in counts]
+    assert weights == sorted(weights, reverse=True) and len(set(weights)) == len(weights)

@@ -145,10 +145,11 @@ class LinkageConfig(_Strict):
     match_threshold: float = Field(default=0.95, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
     #: A department record whose second-best candidate (another person) scores within this
-    #: many bits of the best goes to review. 10 bits: the best must be over 1,000 times more
-    #: likely than the rival (2^10 = 1024), i.e. at most ~1 in 1,000 such decisions wrong,
-    #: the error rate the audit's precision target allows; a rival far behind is not a doubt.
-    ambiguity_margin: float = Field(default=10.0, ge=0)
+    #: many bits of the best goes to review. log2(100) = 6.64: the best must be at least 100
+    #: times likelier than the runner-up, so at most ~1% of such choices are wrong; such
+    #: contests are a small share of a county's links (namesakes without IDs), which keeps
+    #: overall precision above 0.9995, while a namesake elsewhere (10+ bits behind) is no doubt.
+    ambiguity_margin: float = Field(default=6.64, ge=0)
     #: A blocking pass that would produce more pairs than this is skipped, with a warning.
     max_block_pairs: int = Field(default=20_000_000, ge=1)
     #: Random pairs drawn to estimate u probabilities.
