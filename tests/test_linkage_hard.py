@@ -6,6 +6,7 @@ that is not the person's, EM on simulated data, term frequencies, and the rule a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 from pathlib import Path
@@ -481,3 +482,26 @@ def test_term_frequency_weighs_a_common_name_less(namesakes: Path) -> None:
     assert all(len(by_count[c]) == 1 for c in counts)
     weights = [by_count[c].pop() for c in counts]
     assert weights == sorted(weights, reverse=True) and len(set(weights)) == len(weights)
+
+
+def test_hard_profile_writes_its_readme_and_truth(hard_ws: Path) -> None:
+    readme = (hard_ws / "README.md").read_text(encoding="utf-8")
+    assert "--profile hard" in readme and "namesakes without IDs" in readme
+    summary = json.loads((hard_ws / "truth" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["profile"] == "hard"
+    assert summary["hard"]["namesakes_without_id"] >= 20
+    assert summary["hard"]["neighbour_county"] >= 20
+    manifest = yaml.safe_load((hard_ws / "linkaudit.yaml").read_text(encoding="utf-8"))
+    assert manifest["registries"]["business"]["residence"] == "none"
+    assert manifest["registries"]["business"]["fields"]["address"] == "住所"
+
+
+def test_unknown_profile_is_a_clear_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from conftest import run
+
+    result = run(CliRunner(), "sample", "mashan", "--out", tmp_path / "x", "--profile", "harder")
+    assert result.exit_code == 2, result.output
+    assert "unknown profile 'harder'" in result.output
+    assert not (tmp_path / "x" / "linkaudit.yaml").exists()
