@@ -1,9 +1,10 @@
 """Benchmark `link`: linkaudit against Splink (DuckDB backend) on the synthetic Mashan county.
 
-    python benchmarks/link.py [--scales 1 5] [--keep DIR] [--repeat N]
-                              [--u-pairs 5e6] [--em-max-pairs N] [--verbose]
+    python benchmarks/link.py [--scales 1 5] [--profiles default hard] [--keep DIR]
+                              [--repeat N] [--u-pairs 5e6] [--em-max-pairs N] [--verbose]
 
-For each scale: generate the scenario (`linkaudit.sample.mashan`), load it with linkaudit, then
+For each profile and scale: generate the scenario (`linkaudit.sample.mashan`; `hard` adds the
+hard linkage cases of `linkaudit.sample.hard`), load it with linkaudit, then
 link every department record to at most one registrant twice, on the same normalised inputs:
 
 * linkaudit: `linkaudit.link.engine.link_workspace` with the manifest's default settings;
@@ -325,6 +326,7 @@ class Row:
     seconds: float
     peak_mib: float
     score: Score | None = None
+    profile: str = "default"
 
 
 def versions() -> str:
@@ -357,6 +359,7 @@ def fmt_scale(scale: float) -> str:
 
 def bench_scale(
     scale: float,
+    profile: str,
     work: Path,
     u_pairs: float,
     em_max_pairs: float | None,
@@ -368,10 +371,10 @@ def bench_scale(
     from linkaudit.evaluate import evaluate_links
     from linkaudit.sample.mashan import generate
 
-    s = fmt_scale(scale)
+    s = fmt_scale(scale) if profile == "default" else f"{fmt_scale(scale)} {profile}"
     print(f"[scale {s}] generating the scenario in {work} ...", flush=True)
     started = time.perf_counter()
-    generate(work, scale=scale)
+    generate(work, scale=scale, profile=profile)
     gen_seconds = time.perf_counter() - started
     manifest_path = work / "linkaudit.yaml"
     manifest = load_manifest(manifest_path)
@@ -450,16 +453,27 @@ def bench_scale(
             + "; ".join(sp["untrained"])
         )
     return [
-        Row(scale, "linkaudit load", load["seconds"], load["peak_mib"]),
-        Row(scale, "linkaudit link", la["seconds"], la["peak_mib"], la_score),
-        Row(scale, "Splink link", sp["seconds"], sp["peak_mib"], sp_score),
+        Row(scale, "linkaudit load", load["seconds"], load["peak_mib"], None, profile),
+        Row(scale, "linkaudit link", la["seconds"], la["peak_mib"], la_score, profile),
+        Row(scale, "Splink link", sp["seconds"], sp["peak_mib"], sp_score, profile),
     ]
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ["scale", "tool", "wall (s)", "peak RSS (MiB)", "precision", "recall", "F1", "links"]
+    header = [
+        "profile",
+        "scale",
+        "tool",
+        "wall (s)",
+        "peak RSS (MiB)",
+        "precision",
+        "recall",
+        "F1",
+        "links",
+    ]
     body = [
         [
+            r.profile,
             fmt_scale(r.scale),
             r.tool,
             f"{r.seconds:.1f}",
@@ -475,7 +489,7 @@ def print_table(rows: list[Row]) -> None:
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i == 1 else c.rjust(w)
+            c.ljust(w) if i in (0, 2) else c.rjust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
@@ -494,6 +508,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 5.0])
+    parser.add_argument(
+        "--profiles",
+        nargs="+",
+        default=["default", "hard"],
+        choices=["default", "hard"],
+        help="scenario profiles, side by side (default: default hard)",
+    )
     parser.add_argument(
         "--keep",
         type=Path,
@@ -524,15 +545,24 @@ def main() -> None:
 
     rows: list[Row] = []
     notes: list[str] = []
-    for scale in args.scales:
+    runs = [(profile, scale) for profile in args.profiles for scale in args.scales]
+    for profile, scale in runs:
+        name = f"{profile}-scale-{fmt_scale(scale)}"
         if args.keep:
-            work = args.keep.resolve() / f"scale-{fmt_scale(scale)}"
+            work = args.keep.resolve() / name
             work.mkdir(parents=True, exist_ok=True)
         else:
-            work = Path(tempfile.mkdtemp(prefix=f"linkaudit-link-bench-{fmt_scale(scale)}-"))
+            work = Path(tempfile.mkdtemp(prefix=f"linkaudit-link-bench-{name}-"))
         try:
             rows += bench_scale(
-                scale, work, args.u_pairs, args.em_max_pairs, args.repeat, args.verbose, notes
+                scale,
+                profile,
+                work,
+                args.u_pairs,
+                args.em_max_pairs,
+                args.repeat,
+                args.verbose,
+                notes,
             )
         finally:
             if not args.keep:
@@ -544,12 +574,13 @@ def main() -> None:
     print()
     print_table(rows)
     print()
-    for scale in args.scales:
-        la = next(r for r in rows if r.scale == scale and r.tool == "linkaudit link")
-        sp = next(r for r in rows if r.scale == scale and r.tool == "Splink link")
+    for profile, scale in runs:
+        here = [r for r in rows if r.scale == scale and r.profile == profile]
+        la = next(r for r in here if r.tool == "linkaudit link")
+        sp = next(r for r in here if r.tool == "Splink link")
         print(
-            f"scale {fmt_scale(scale)}: Splink / linkaudit wall time {sp.seconds / la.seconds:.2f}x, "
-            f"peak RSS {sp.peak_mib / la.peak_mib:.2f}x"
+            f"{profile} scale {fmt_scale(scale)}: Splink / linkaudit wall time "
+            f"{sp.seconds / la.seconds:.2f}x, peak RSS {sp.peak_mib / la.peak_mib:.2f}x"
         )
     print()
     print("notes:")

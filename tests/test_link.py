@@ -471,3 +471,13 @@ def test_blocking_keys_with_functions_find_the_right_pairs(tmp_path: Path) -> No
         ("left(le, 3)", 4, False),
         ("year(ye) + left(le, 4)", 1, False),
     ]
+
+
+def test_double_reading_surname_matches_homophones_under_either() -> None:
+    cmp = C.chinese_name()
+    qin = {"name": "覃明", "name_pinyin": "qin ming"}
+    assert _level(cmp, qin, {"name": "谭明", "name_pinyin": "tan ming"}) == "name homophone"
+    assert _level(cmp, {"name": "谭明", "name_pinyin": "tan ming"}, qin) == "name homophone"
+    assert _level(cmp, qin, {"name": "秦明", "name_pinyin": "qin ming"}) == "name homophone"
+    # the other reading is the surname's only: 谭 has one
+    assert _level(cmp, {"name": "谭敏", "name_pinyin": "tan min"}, qin) != "name homophone"

@@ -104,3 +104,37 @@ def test_bulk_edge_cases() -> None:
     assert blanks.rows() == [(None, None), (None, None), ("·", None)]
     repeated = normalize_names(pl.Series("n", ["劉德華", None, "劉 德華", "刘德华"]))
     assert repeated.get_column("name_norm").to_list() == ["刘德华", None, "刘德华", "刘德华"]
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("长孙无忌", "zhang sun wu ji"),
+        ("单于丹", "chan yu dan"),
+        ("澹台明", "tan tai ming"),
+        ("万俟卨", "mo qi xie"),
+        ("尉迟恭", "yu chi gong"),
+        ("单于", "shan yu"),  # a two-character name: surname 单, given name 于
+        ("薄熙", "bo xi"),
+        ("黑明", "he ming"),
+        ("都兰", "du lan"),
+        ("召强", "shao qiang"),
+        ("能芳", "nai fang"),
+        ("洗玉", "xian yu"),
+        ("折英", "she ying"),
+        ("阚华", "kan hua"),
+        ("乜军", "nie jun"),
+        ("乾隆", "qian long"),  # 乾 is not simplified to 干 (gan)
+    ],
+)
+def test_surname_readings(name: str, key: str) -> None:
+    from linkaudit.normalize.names import normalize_names
+
+    assert pinyin_key(normalize_name(name)) == key
+    bulk = normalize_names(pl.Series([name, "韦小宝"]))
+    assert bulk.get_column("name_pinyin").to_list() == [key, "wei xiao bao"]
+
+
+def test_traditional_qian_is_kept() -> None:
+    assert normalize_name("乾") == "乾"
+    assert normalize_name("黃國榮") == "黄国荣"

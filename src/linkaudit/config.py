@@ -84,6 +84,10 @@ class RegistryConfig(_Strict):
     key: str | None = None
     household: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
+    #: Whose place the mapped `address` is: the person's residence (`address`, the default),
+    #: or not the person's (`none`: a business registry's 住所 is the premises), in which case
+    #: the linker does not compare it with the beneficiary's township and village.
+    residence: Literal["address", "none"] = "address"
     types: dict[str, FieldType] = Field(default_factory=dict)
     #: Department codes mapped to the canonical vocabulary at load, per field:
     #: `{vehicle_status: {A: 正常, E: 注销}}`. Values not listed are kept as they are (and
@@ -140,6 +144,12 @@ class LinkageConfig(_Strict):
 
     match_threshold: float = Field(default=0.95, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
+    #: A department record whose second-best candidate (another person) scores within this
+    #: many bits of the best goes to review. log2(100) = 6.64: the best must be at least 100
+    #: times likelier than the runner-up, so at most ~1% of such choices are wrong; such
+    #: contests are a small share of a county's links (namesakes without IDs), which keeps
+    #: overall precision above 0.9995, while a namesake elsewhere (10+ bits behind) is no doubt.
+    ambiguity_margin: float = Field(default=6.64, ge=0)
     #: A blocking pass that would produce more pairs than this is skipped, with a warning.
     max_block_pairs: int = Field(default=20_000_000, ge=1)
     #: Random pairs drawn to estimate u probabilities.

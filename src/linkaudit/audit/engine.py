@@ -23,7 +23,7 @@ from linkaudit.audit.compile import (
     missing_lookup_sql,
     rule_scope,
 )
-from linkaudit.audit.rules import Rule
+from linkaudit.audit.rules import AGGREGATE_UNITS, Rule
 from linkaudit.config import DATE_TYPES, Manifest
 from linkaudit.errors import RuleError, WorkspaceError
 from linkaudit.privacy import mask_text
@@ -196,7 +196,7 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
             "parameter tables ($name[key]) are not supported in aggregate.having; "
             "use them in the condition"
         )
-    unit = "__household" if rule.aggregate.by == "household" else "__person"
+    unit = "__household" if aggregate_unit(rule, params) == "household" else "__person"
     return (
         f"WITH base AS ({base}), "
         f"flagged AS (SELECT {unit} AS __unit FROM base r GROUP BY {unit} HAVING {having}) "
@@ -205,6 +205,21 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
         "__p AS match_probability "
         f"FROM base JOIN flagged ON flagged.__unit = base.{unit}"
     )
+
+
+def aggregate_unit(rule: Rule, params: dict[str, Any]) -> str:
+    """`person` or `household`: the rule's `aggregate.by`, or the parameter it names."""
+    assert rule.aggregate is not None
+    name = rule.aggregate.parameter
+    if name is None:
+        return rule.aggregate.by
+    value = params.get(name)
+    if value not in AGGREGATE_UNITS:
+        raise ConditionError(
+            f"aggregate.by: parameter ${name} is {value!r}; set parameters.{name} to "
+            f"{' or '.join(AGGREGATE_UNITS)}"
+        )
+    return str(value)
 
 
 def is_shipped(rule: Rule) -> bool:
@@ -254,6 +269,9 @@ def unmet_needs(rule: Rule, manifest: Manifest) -> list[str]:
     trees = [parse_checked(rule.condition)]
     if rule.aggregate:
         trees.append(parse_checked(rule.aggregate.having, allow_aggregates=True))
+        unit_param = rule.aggregate.parameter
+        if unit_param is not None and unit_param not in params:
+            need(f"parameters.{unit_param}")
     for tree in trees:
         for node in tree.walk():
             if isinstance(node, exp.Placeholder) and node.name not in params:

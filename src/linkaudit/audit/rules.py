@@ -15,7 +15,8 @@ condition: >                    # SQL boolean over the registry's canonical fiel
 parameters: {excluded_types: [普通二轮摩托车, 轮式拖拉机]}
 evidence: [plate, vehicle_type, vehicle_status, registered_on]
 window: {field: settled_on, months: 12}          # optional: within N months before as_of
-aggregate: {by: household, having: "sum(self_paid) > $limit"}   # optional
+aggregate: {by: household, having: "sum(self_paid) > $limit"}   # optional; `by` is person,
+                                # household or a parameter ($medical_cost_by) that says which
 duplicate_of: [id_number]       # optional, register-only: same values as another beneficiary
 ```
 """
@@ -47,10 +48,22 @@ class Window(BaseModel):
     days: int | None = Field(default=None, ge=1)
 
 
+AGGREGATE_UNITS = ("person", "household")
+
+
 class Aggregate(BaseModel):
+    """Records grouped per unit (one member's records, or the whole household's), kept when
+    `having` holds. `by` may name a parameter (`$medical_cost_by`) so a county picks the unit
+    in its manifest's `parameters:` without writing its own rule."""
+
     model_config = ConfigDict(extra="forbid")
-    by: Literal["person", "household"] = "household"
+    by: str = Field(default="household", pattern=r"^(person|household|\$[a-z][a-z0-9_]*)$")
     having: str
+
+    @property
+    def parameter(self) -> str | None:
+        """The parameter naming the unit, if `by` is one."""
+        return self.by[1:] if self.by.startswith("$") else None
 
 
 class Rule(BaseModel):

@@ -36,6 +36,13 @@ def mashan(
             "same data (headers, encodings, codes, title rows), without a manifest."
         ),
     ] = 0,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="default, or hard: namesakes without IDs, neighbouring-county IDs, ID typo "
+            "with a look-alike surname, birth-date slips, business premises, compound surnames."
+        ),
+    ] = "default",
 ) -> None:
     """The synthetic Mashan county (450124): department files, a manifest and truth/."""
     from linkaudit.sample.mashan import generate
@@ -62,7 +69,7 @@ def mashan(
         )
     started = time.perf_counter()
     try:
-        summary = generate(out, scale=scale, seed=seed)
+        summary = generate(out, scale=scale, seed=seed, profile=profile)
     except ValueError as exc:
         raise LinkauditError(
             f"--scale {scale}: {exc}", hint="scales from about 0.02 upwards work"

@@ -2,8 +2,9 @@
 
 A pass is a list of keys that must be equal on both sides (a canonical column, or `year(col)`,
 `substr(col, start, length)`, `left(col, n)`), or the special pass `id_variants`: every number
-one mistyped digit, one wrong check character or two transposed digits away from an ID that
-fails its check, joined exactly against the other side.
+one mistyped digit (check character kept), one wrong check character (prefix kept) or two
+adjacent characters swapped away from an ID that fails its check, joined exactly (all 18
+characters) against the other side.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from dataclasses import dataclass
 from linkaudit.store import quote_ident
 
 ID_VARIANTS = "id_variants"
+#: The pass opening a candidate from a department row's own birth date and an address that
+#: names the beneficiary's township and village (an ID typo with a corrupted surname).
+BIRTH_DATE_RESIDENCE = "birth_date_residence"
+#: Columns that pass reads on each side.
+BIRTH_DATE_RESIDENCE_COLUMNS = {
+    "left": ("birth_date", "township", "village"),
+    "right": ("birth_date", "address"),
+}
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _KEY_RE = re.compile(
@@ -28,6 +37,7 @@ DEFAULT_PASSES: list[str | list[str]] = [
     ID_VARIANTS,
     ["name_pinyin", "birth_date"],
     ["name", "year(birth_date)"],
+    BIRTH_DATE_RESIDENCE,
 ]
 
 
@@ -39,6 +49,10 @@ class BlockingPass:
     @property
     def is_id_variants(self) -> bool:
         return self.name == ID_VARIANTS
+
+    @property
+    def is_birth_date_residence(self) -> bool:
+        return self.name == BIRTH_DATE_RESIDENCE
 
 
 @dataclass(frozen=True)
@@ -94,8 +108,8 @@ def parse_passes(specs: list[str | list[str]]) -> list[BlockingPass]:
     passes = []
     for spec in specs:
         if isinstance(spec, str):
-            if spec == ID_VARIANTS:
-                passes.append(BlockingPass(ID_VARIANTS, ()))
+            if spec in (ID_VARIANTS, BIRTH_DATE_RESIDENCE):
+                passes.append(BlockingPass(spec, ()))
                 continue
             spec = [spec]
         keys = tuple(k.strip() for k in spec)
@@ -135,21 +149,39 @@ def pairs_sql(p: BlockingPass, left: str, right: str) -> str:
     )
 
 
-def _variants_sql(table: str) -> str:
-    """Every 17-digit prefix one substitution or one adjacent swap away from a bad-check ID
-    (the unchanged prefix included, for a wrong check character)."""
-    t = quote_ident(table)
+#: The characters a check position can hold (MOD 11-2: 0-9 and X).
+CHECK_CHARACTERS = "0123456789X"
+
+
+def id_edits_sql(source: str, id_column: str = "id_number") -> str:
+    """Every 18-character number one edit away from `source`'s IDs, with the source's other
+    columns (`s.*`): a substitution in the first 17 characters (the check character kept), a
+    substitution of the check character (the prefix kept) or an adjacent swap (17-18 too).
+    These are exactly the near-miss levels of `comparisons.citizen_id`; `kind` names which."""
+    i = id_column
+    checks = ", ".join(f"('{c}')" for c in CHECK_CHARACTERS)
     return f"""
-        SELECT _key, name_pinyin AS py,
-               substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v17
-        FROM {t}, range(1, 18) p(pos), range(0, 10) dd(d)
-        WHERE id_suspect
-        UNION
-        SELECT _key, name_pinyin AS py, substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
-               || substr(id_number, pos, 1) || substr(id_number, pos + 2, 16 - pos) AS v17
-        FROM {t}, range(1, 17) p(pos)
-        WHERE id_suspect
+        SELECT s.*, 'sub' AS kind,
+               substr({i}, 1, pos - 1) || d::VARCHAR || substr({i}, pos + 1, 18 - pos) AS v18
+        FROM ({source}) s, range(1, 18) p(pos), range(0, 10) dd(d)
+        WHERE length({i}) = 18 AND substr({i}, pos, 1) <> d::VARCHAR
+        UNION ALL
+        SELECT s.*, 'check' AS kind, substr({i}, 1, 17) || c.ch AS v18
+        FROM ({source}) s, (VALUES {checks}) c(ch)
+        WHERE length({i}) = 18 AND substr({i}, 18, 1) <> c.ch
+        UNION ALL
+        SELECT s.*, 'swap' AS kind,
+               substr({i}, 1, pos - 1) || substr({i}, pos + 1, 1) || substr({i}, pos, 1)
+               || substr({i}, pos + 2, 17 - pos) AS v18
+        FROM ({source}) s, range(1, 18) p(pos)
+        WHERE length({i}) = 18 AND substr({i}, pos, 1) <> substr({i}, pos + 1, 1)
     """
+
+
+def _variants_sql(table: str) -> str:
+    """Every 18-character number one edit away from a bad-check ID (see `id_edits_sql`)."""
+    source = f"SELECT _key, name_pinyin AS py, id_number FROM {quote_ident(table)} WHERE id_suspect"
+    return f"SELECT DISTINCT _key, py, v18 FROM ({id_edits_sql(source)})"
 
 
 _SAME_SURNAME = "({a} IS NULL OR {b} IS NULL OR split_part({a}, ' ', 1) = split_part({b}, ' ', 1))"
@@ -162,10 +194,33 @@ def id_variant_pairs_sql(left: str, right: str) -> str:
     lt, rt = quote_ident(left), quote_ident(right)
     return f"""
         SELECT v._key AS l_key, r._key AS r_key
-        FROM ({_variants_sql(left)}) v JOIN {rt} r ON substr(r.id_number, 1, 17) = v.v17
+        FROM ({_variants_sql(left)}) v JOIN {rt} r ON r.id_number = v.v18
         WHERE r.id_usable AND {_SAME_SURNAME.format(a="v.py", b="r.name_pinyin")}
         UNION
         SELECT l._key AS l_key, v._key AS r_key
-        FROM ({_variants_sql(right)}) v JOIN {lt} l ON substr(l.id_number, 1, 17) = v.v17
+        FROM ({_variants_sql(right)}) v JOIN {lt} l ON l.id_number = v.v18
         WHERE l.id_usable AND {_SAME_SURNAME.format(a="v.py", b="l.name_pinyin")}
     """
+
+
+def birth_date_residence_count_sql(left: str, right: str) -> str:
+    """An upper bound of the pairs of the birth-date-and-address pass: pairs sharing a birth
+    date (the address test is applied to those only)."""
+    return (
+        f"SELECT coalesce(sum(lc.n * rc.n), 0)::BIGINT FROM "
+        f"(SELECT birth_date, count(*) AS n FROM {quote_ident(left)} WHERE birth_date IS NOT NULL "
+        f"AND township IS NOT NULL AND village IS NOT NULL GROUP BY ALL) lc "
+        f"JOIN (SELECT birth_date, count(*) AS n FROM {quote_ident(right)} "
+        f"WHERE birth_date IS NOT NULL AND address IS NOT NULL GROUP BY ALL) rc USING (birth_date)"
+    )
+
+
+def birth_date_residence_pairs_sql(left: str, right: str) -> str:
+    """Pairs whose birth dates agree and whose department address names the beneficiary's
+    township and village: evidence enough to compare the pair even when both the ID and the
+    surname were mistyped (the comparisons then weigh it)."""
+    return (
+        f"SELECT l._key AS l_key, r._key AS r_key FROM {quote_ident(left)} l "
+        f"JOIN {quote_ident(right)} r ON l.birth_date = r.birth_date "
+        f"WHERE contains(r.address, l.village) AND contains(r.address, l.township)"
+    )

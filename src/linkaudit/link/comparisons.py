@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from linkaudit.normalize.names import surname_alternates
 from linkaudit.store import quote_ident
 
 
@@ -74,31 +75,39 @@ def citizen_id() -> Comparison:
 
     Every single-digit typo and every adjacent transposition breaks the MOD 11-2 check, so a
     near-miss counts only when one side fails its check; two valid numbers that differ belong
-    to two people, however close they are.
+    to two people, however close they are. The near-miss levels are single edits of the whole
+    18-character number, exactly: a typo in the first 17 characters keeps the check character,
+    a typo in the check character keeps the 17-character prefix, an adjacent swap (positions
+    17-18 included) is one edit. A prefix one digit off *and* another check character is two
+    edits (a neighbouring county's resident, typically) and falls to "id different".
     """
     l17 = "substr(l.id_number, 1, 17)"
     r17 = "substr(r.id_number, 1, 17)"
+    l18 = "l.id_number"
+    r18 = "r.id_number"
     both = "l.id_usable AND r.id_usable"
     one_bad = "(l.id_suspect OR r.id_suspect)"
     no_id = "NOT (l.id_usable AND r.id_usable)"
     birth_str_l = "strftime(l.birth_date, '%Y%m%d')"
     birth_str_r = "strftime(r.birth_date, '%Y%m%d')"
+    same_length = f"length({l18}) = 18 AND length({r18}) = 18"
     levels = (
         Level("id exact", f"{both} AND l.id_number = r.id_number", u_cap=1e-9),
         Level(
             "id check character typo",
-            f"{both} AND {one_bad} AND {l17} = {r17}",
+            f"{both} AND {one_bad} AND {same_length} AND {l17} = {r17}",
             u_cap=1e-8,
         ),
         Level(
             "id one digit mistyped",
-            f"{both} AND {one_bad} AND hamming({l17}, {r17}) = 1",
+            f"{both} AND {one_bad} AND {same_length} AND hamming({l18}, {r18}) = 1 "
+            f"AND substr({l18}, 18, 1) = substr({r18}, 18, 1)",
             u_cap=1e-8,
         ),
         Level(
             "id two digits transposed",
-            f"{both} AND {one_bad} AND hamming({l17}, {r17}) = 2 "
-            f"AND damerau_levenshtein({l17}, {r17}) = 1",
+            f"{both} AND {one_bad} AND {same_length} AND hamming({l18}, {r18}) = 2 "
+            f"AND damerau_levenshtein({l18}, {r18}) = 1",
             u_cap=1e-8,
         ),
         Level("no id, birth date exact", f"{no_id} AND l.birth_date = r.birth_date"),
@@ -129,12 +138,27 @@ def _char_mismatches(a: str, b: str) -> str:
     return "(" + " + ".join(terms) + ")"
 
 
+def _alternate_pinyin(name: str, pinyin: str) -> str:
+    """The pinyin key read with the surname's other common reading (覃 qin -> tan), NULL for
+    a surname with one reading (the table is `normalize.names.SURNAME_ALTERNATE_READINGS`)."""
+    whens = " ".join(
+        f"WHEN left({name}, 1) = '{ch}' AND starts_with({pinyin}, '{main} ') "
+        f"THEN '{alt} ' || substr({pinyin}, {len(main) + 2})"
+        for ch, (main, alt) in sorted(surname_alternates().items())
+    )
+    return f"CASE {whens} END"
+
+
 def chinese_name(column: str = "name", pinyin: str = "name_pinyin") -> Comparison:
-    """Chinese names: exact, homophone (same toneless pinyin), one character off, similar."""
+    """Chinese names: exact, homophone (same toneless pinyin, a surname with two common
+    readings matching under either), one character off, similar."""
     lc, rc, lp, rp = _c("l", column), _c("r", column), _c("l", pinyin), _c("r", pinyin)
+    homophone = (
+        f"{lp} = {rp} OR {_alternate_pinyin(lc, lp)} = {rp} OR {lp} = {_alternate_pinyin(rc, rp)}"
+    )
     levels = (
         Level("name exact", f"{lc} = {rc}"),
-        Level("name homophone", f"{lp} = {rp}"),
+        Level("name homophone", homophone),
         Level(
             "name one character off",
             # In a two-character name one character off leaves only the surname: not evidence.

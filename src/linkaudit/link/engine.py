@@ -29,9 +29,13 @@ from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
 from linkaudit.errors import WorkspaceError
 from linkaudit.faults import fault_point
 from linkaudit.link.blocking import (
+    BIRTH_DATE_RESIDENCE_COLUMNS,
     DEFAULT_PASSES,
     BlockingPass,
+    birth_date_residence_count_sql,
+    birth_date_residence_pairs_sql,
     count_pairs_sql,
+    id_edits_sql,
     id_variant_pairs_sql,
     key_column,
     pairs_sql,
@@ -118,9 +122,14 @@ def comparisons_for(manifest: Manifest) -> list[Comparison]:
     return default_comparisons() if not specs else [build(s) for s in specs]
 
 
-def _side_view(ws: Workspace, table: str, needed: set[str]) -> str:
-    """A subquery exposing every needed column, NULL where the registry lacks it."""
+def _side_view(
+    ws: Workspace, table: str, needed: set[str], reg: RegistryConfig | None = None
+) -> str:
+    """A subquery exposing every needed column, NULL where the registry lacks it (and the
+    address NULL where the registry's address is not the person's: `residence: none`)."""
     have = set(ws.columns(table))
+    if reg is not None and reg.residence == "none":
+        have.discard("address")
     cols = ["_key"] + [
         quote_ident(c) if c in have else f"NULL AS {quote_ident(c)}" for c in sorted(needed)
     ]
@@ -216,7 +225,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         if progress:
             progress(reg.name, "blocking", i, steps)
         right = table_name("reg", reg.name)
-        rview = _side_view(ws, right, needed)
+        rview = _side_view(ws, right, needed, reg)
         selects = []
         for j, p in enumerate(passes):
             if p.is_id_variants:
@@ -225,9 +234,22 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                 report.passes.append(PassCount(reg.name, p.name, pairs, False))
                 selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({sql})")
                 continue
-            if any(key_column(k) not in ws.columns(t) for k in p.keys for t in (left, right)):
+            if p.is_birth_date_residence:
+                lacks = any(
+                    c not in ws.columns(t)
+                    for side, t in (("left", left), ("right", right))
+                    for c in BIRTH_DATE_RESIDENCE_COLUMNS[side]
+                )
+                if lacks or reg.residence == "none":
+                    continue  # no address of the person's to open a candidate from
+                count_sql = birth_date_residence_count_sql(left, right)
+                select_sql = birth_date_residence_pairs_sql(left, right)
+            elif any(key_column(k) not in ws.columns(t) for k in p.keys for t in (left, right)):
                 continue  # a pass on a field one side lacks finds nothing
-            pairs = int(ws.scalar(count_pairs_sql(p, left, right)))
+            else:
+                count_sql = count_pairs_sql(p, left, right)
+                select_sql = pairs_sql(p, left, right)
+            pairs = int(ws.scalar(count_sql))
             skipped = pairs > cfg.max_block_pairs
             report.passes.append(PassCount(reg.name, p.name, pairs, skipped))
             if skipped:
@@ -236,7 +258,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                     f"(limit linkage.max_block_pairs = {cfg.max_block_pairs:,}); skipped"
                 )
                 continue
-            selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({pairs_sql(p, left, right)})")
+            selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({select_sql})")
         cand = (
             "\nUNION ALL\n".join(selects)
             if selects
@@ -270,7 +292,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     side = max(int(math.sqrt(per_source)), 30)
     for reg in sources:
         right = table_name("reg", reg.name)
-        rview = _side_view(ws, right, needed)
+        rview = _side_view(ws, right, needed, reg)
         lv = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
         counts = ws.query_pl(
             f"""
@@ -296,28 +318,24 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             if c.name == "citizen_id" and lvl.label in typo_u:
                 u[k][i] = typo_u[lvl.label]
 
-    # 3. m and λ by EM on comparison patterns.
-    pattern_union = "\nUNION ALL\n".join(
-        f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
-        f"FROM cmp_{reg.name} GROUP BY ALL"
-        for reg in sources
-    )
+    # 3. m and λ by EM on comparison patterns: first over every candidate pair, then over
+    #    each department record's best candidate under that first model (one-to-one).
     group_names = [r.name for r in sources]
-    if sources:
-        pats = ws.query_pl(pattern_union)
-    else:
-        pats = pl.DataFrame()
+    rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
+    floors = [[lvl.m_floor for lvl in c.levels] for c in comparisons]
+    pats = _patterns(ws, sources, level_cols, None) if sources else pl.DataFrame()
     if pats.height:
-        patterns = np.column_stack(
-            [pats.get_column(c).fill_null(-1).to_numpy().astype(int) for c in level_cols]
-        )
-        counts_arr = pats.get_column("n").to_numpy().astype(float)
-        groups = np.array([group_names.index(g) for g in pats.get_column("registry").to_list()])
-        rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
-        floors = [[lvl.m_floor for lvl in c.levels] for c in comparisons]
+        patterns, counts_arr, groups = _pattern_arrays(pats, level_cols, group_names)
         m, lambdas, iters, converged, history = run_em(
             patterns, counts_arr, groups, group_names, u, rare, floors
         )
+        weights = [np.log2(np.asarray(mk) / np.asarray(uk)) for mk, uk in zip(m, u, strict=True)]
+        pats = _patterns(ws, sources, level_cols, weights)
+        patterns, counts_arr, groups = _pattern_arrays(pats, level_cols, group_names)
+        m, lambdas, more, converged, more_history = run_em(
+            patterns, counts_arr, groups, group_names, u, rare, floors, initial=m
+        )
+        iters, history = iters + more, history + more_history
     else:
         m = [np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
         lambdas, iters, converged, history = {g: 0.5 for g in group_names}, 0, True, []
@@ -329,22 +347,40 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         for r in sources
     }
     n_cand = {r.name: int(ws.scalar(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources}
+    # λ was estimated over best candidates: one pair per department record with candidates.
+    n_best = {
+        r.name: int(ws.scalar(f"SELECT count(DISTINCT r_key) FROM cmp_{r.name}")) for r in sources
+    }
     lambdas = {
-        name: min(max(lam * n_cand[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
+        name: min(max(lam * n_best[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
         for name, lam in lambdas.items()
     }
-    model = Model(
-        levels=[
+
+    def level_params(mk: list[np.ndarray]) -> list[list[LevelParams]]:
+        return [
             [
-                LevelParams(c.name, i, lvl.label, float(m[k][i]), float(u[k][i]))
+                LevelParams(c.name, i, lvl.label, float(mk[k][i]), float(u[k][i]))
                 for i, lvl in enumerate(c.levels)
             ]
             for k, c in enumerate(comparisons)
-        ],
+        ]
+
+    model = Model(
+        levels=level_params(m),
         lambdas=lambdas,
         iterations=iters,
         converged=converged,
         history=history,
+        registry_levels=(
+            {
+                name: level_params(mr)
+                for name, mr in _registry_m(
+                    patterns, counts_arr, groups, group_names, u, rare, floors, m
+                ).items()
+            }
+            if pats.height
+            else {}
+        ),
     )
     report.model = model
     _store_model(ws, model)
@@ -398,52 +434,159 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     return report
 
 
+#: Department IDs whose single-edit typos are simulated, and beneficiaries they are tried on.
+_TYPO_SAMPLE_IDS = 4000
+_TYPO_SAMPLE_BENEFICIARIES = 20_000
+
+
 def _id_neighbour_u(
     ws: Workspace, left: str, sources: list[RegistryConfig], n_left: int, seed: int
 ) -> dict[str, float]:
-    """u of the 'one digit mistyped' and 'two digits transposed' levels, measured.
+    """u of the ID near-miss levels, measured under the comparison's own definitions.
 
-    The chance that a record's ID is one typo away from *another* person's ID grows with how
-    densely a county's IDs fill their region and birth-date blocks, so it is counted, not
-    assumed: take a sample of department records with valid IDs, form every one-substitution
-    and one-swap variant of each, and count the beneficiaries whose ID a variant hits. u is
-    that count per record, divided by the number of beneficiaries (a random pair)."""
-    per_source = 20_000 // max(len(sources), 1)
+    Two different people's pair reaches a near-miss level only when one side's ID is a typo
+    (it fails its check) that lands one edit from the other person's ID. So the chance is
+    simulated: take valid department IDs, form every single-edit typo of each (as
+    `blocking.id_edits_sql` defines them, all 18 characters), and count the sampled
+    beneficiaries other than the ID's owner that each typo reaches at each level (via the
+    beneficiaries' own single edits of that kind). Per typo'd record and beneficiary that is
+    P(level | typo, non-match); times the share of suspect IDs (on either side) it is u, the
+    chance for a random non-matching pair."""
+    per_source = _TYPO_SAMPLE_IDS // max(len(sources), 1)
     parts = [
-        f"SELECT _key, id_number FROM {quote_ident(table_name('reg', r.name))} "
+        f"SELECT id_number FROM {quote_ident(table_name('reg', r.name))} "
         f"WHERE id_status = 'valid' ORDER BY hash(_key || '|{int(seed)}'), _key LIMIT {per_source}"
         for r in sources
     ]
     if not parts or n_left == 0:
         return {}
+    sample = " UNION ALL ".join(f"({p})" for p in parts)
+    ben = (
+        f"SELECT id_number AS b_id FROM {quote_ident(left)} WHERE id_usable "
+        f"ORDER BY hash(_key || '|{int(seed)}'), _key LIMIT {_TYPO_SAMPLE_BENEFICIARIES}"
+    )
+    suspect = f"(SELECT coalesce(avg(id_suspect::INT), 0) FROM {quote_ident(left)} WHERE id_usable)"
+    dept_suspect = " UNION ALL ".join(
+        f"SELECT id_suspect FROM {quote_ident(table_name('reg', r.name))} WHERE id_usable"
+        for r in sources
+    )
     row = ws.fetchone(
         f"""
-        WITH s AS ({" UNION ALL ".join(f"({p})" for p in parts)}),
-        sub AS (
-            SELECT substr(id_number, 1, pos - 1) || d::VARCHAR || substr(id_number, pos + 1, 17 - pos) AS v
-            FROM s, range(1, 18) p(pos), range(0, 10) dd(d)
-            WHERE substr(id_number, pos, 1) <> d::VARCHAR
-        ),
-        swp AS (
-            SELECT substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
-                   || substr(id_number, pos, 1) || substr(id_number, pos + 2, 16 - pos) AS v
-            FROM s, range(1, 17) p(pos)
-            WHERE substr(id_number, pos, 1) <> substr(id_number, pos + 1, 1)
-        ),
-        ben AS (SELECT substr(id_number, 1, 17) AS v FROM {quote_ident(left)} WHERE id_usable)
-        SELECT (SELECT count(*) FROM s),
-               (SELECT count(*) FROM sub JOIN ben USING (v)),
-               (SELECT count(*) FROM swp JOIN ben USING (v))
+        WITH typos AS ({id_edits_sql(f"SELECT id_number AS x_id, id_number FROM ({sample})")}),
+        ben_edits AS ({id_edits_sql(f"SELECT b_id, b_id AS id_number FROM ({ben})")})
+        SELECT (SELECT count(*) FROM typos),
+               (SELECT count(*) FROM ({ben})),
+               count(*) FILTER (b.kind = 'check'),
+               count(*) FILTER (b.kind = 'sub'),
+               count(*) FILTER (b.kind = 'swap'),
+               {suspect} + (SELECT coalesce(avg(id_suspect::INT), 0) FROM ({dept_suspect}))
+        FROM typos t JOIN ben_edits b ON b.v18 = t.v18 AND b.b_id <> t.x_id
         """
     )
-    if row is None or not row[0]:
+    if row is None or not row[0] or not row[1]:
         return {}
-    sampled, substitutions, swaps = (int(x) for x in row)
+    typos, sampled_ben, check, substitution, swap = (int(x) for x in row[:5])
+    share = max(float(row[5]), 1e-4)
+    pairs = typos * sampled_ben
     # Half a hit as a floor: a county too sparse to show any still has neighbours somewhere.
     return {
-        "id one digit mistyped": max(substitutions, 0.5) / sampled / n_left,
-        "id two digits transposed": max(swaps, 0.5) / sampled / n_left,
+        "id check character typo": share * max(check, 0.5) / pairs,
+        "id one digit mistyped": share * max(substitution, 0.5) / pairs,
+        "id two digits transposed": share * max(swap, 0.5) / pairs,
     }
+
+
+def _patterns(
+    ws: Workspace,
+    sources: list[RegistryConfig],
+    level_cols: list[str],
+    weights: list[np.ndarray] | None,
+) -> pl.DataFrame:
+    """Distinct comparison patterns and their counts per registry: over every candidate pair
+    (weights None), or over each department record's best candidate by the given level
+    weights. A record is one person's at most, so a namesake who ranks second is no match:
+    counting it as one (as EM over all pairs does) teaches EM that true matches often live
+    elsewhere, and the address stops telling namesakes apart."""
+    parts = []
+    for reg in sources:
+        source = f"cmp_{reg.name}"
+        if weights is not None:
+            score = " + ".join(
+                f"coalesce({_case([repr(float(w)) for w in wk], col)}, 0.0)"
+                for wk, col in zip(weights, level_cols, strict=True)
+            )
+            source = (
+                f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY r_key "
+                f"ORDER BY {score} DESC, l_key) AS __rk FROM cmp_{reg.name}) WHERE __rk = 1)"
+            )
+        parts.append(
+            f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
+            f"FROM {source} GROUP BY ALL"
+        )
+    return ws.query_pl("\nUNION ALL\n".join(parts))
+
+
+def _pattern_arrays(
+    pats: pl.DataFrame, level_cols: list[str], group_names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    patterns = np.column_stack(
+        [pats.get_column(c).fill_null(-1).to_numpy().astype(int) for c in level_cols]
+    )
+    counts = pats.get_column("n").to_numpy().astype(float)
+    groups = np.array([group_names.index(g) for g in pats.get_column("registry").to_list()])
+    return patterns, counts, groups
+
+
+#: Pseudo-matches of the pooled m that each registry's own EM starts from and is pulled to:
+#: a registry with a few dozen matches keeps close to the pooled values, one with thousands
+#: is estimated from its own records.
+REGISTRY_PRIOR_MATCHES = 200.0
+#: Expected matched pairs a level needs in a registry before its own m replaces the pooled.
+REGISTRY_MIN_LEVEL_MATCHES = 30.0
+
+
+def _registry_m(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    groups: np.ndarray,
+    group_names: list[str],
+    u: list[np.ndarray],
+    rare: list[list[bool]],
+    floors: list[list[float | None]],
+    pooled: list[np.ndarray],
+) -> dict[str, list[np.ndarray]]:
+    """m per registry, by EM on the registry's own patterns with the pooled m as the prior.
+
+    Departments record differently: a business registry's 住所 is the premises, a death
+    register's address is the home, some departments blank IDs more often. One pooled m per
+    level charges every department the same; per-registry m (MAP, see `run_em`) lets each
+    field weigh what it is worth in that department, while a thin registry stays pooled."""
+    out: dict[str, list[np.ndarray]] = {}
+    for g, name in enumerate(group_names):
+        rows = groups == g
+        if not rows.any():
+            continue
+        m, lam, _, _, _ = run_em(
+            patterns[rows],
+            counts[rows],
+            np.zeros(int(rows.sum()), dtype=int),
+            [name],
+            u,
+            rare,
+            floors,
+            prior=pooled,
+            prior_strength=REGISTRY_PRIOR_MATCHES,
+        )
+        # A level this registry's matches show fewer than a few dozen times is thin data: a
+        # handful of pairs (a coincidental namesake among them) would set its weight, so it
+        # keeps the pooled value.
+        matches = lam[name] * float(counts[rows].sum())
+        for k, mk in enumerate(m):
+            thin = matches * mk < REGISTRY_MIN_LEVEL_MATCHES
+            mk[thin] = pooled[k][thin]
+            m[k] = mk / mk.sum()
+        out[name] = m
+    return out
 
 
 def _sample(view: str, n: int, seed: int) -> str:
@@ -498,8 +641,9 @@ def _score_registry(
     weight_exprs = []
     level_exprs = []
     joins = []
+    levels = model.levels_for(registry)
     for k in range(len(comparisons)):
-        params = model.levels[k]
+        params = levels[k]
         weights = [f"{lv.weight!r}" for lv in params]
         w = _case(weights, f"g{k}")
         if k in tf_tables:
@@ -517,6 +661,7 @@ def _score_registry(
     total = " + ".join(f"w{k}" for k in range(len(comparisons))) + f" + {prior!r}"
     pass_names = _case([f"'{p.name}'" for p in passes], "pass")
     t_match, t_review = cfg.match_threshold, cfg.review_threshold
+    margin = cfg.ambiguity_margin
     cols = ", ".join(
         f"lvl{k} AS {quote_ident('level_' + c.name)}, w{k} AS {quote_ident('weight_' + c.name)}"
         for k, c in enumerate(comparisons)
@@ -538,9 +683,10 @@ def _score_registry(
             FROM weighted w JOIN {quote_ident(left)} l ON l._key = w.l_key
         ),
         rivals AS (
-            -- A second confident candidate who is a different person makes the link ambiguous.
-            SELECT a.r_key, bool_or(b.p >= {t_match!r} AND (a.l_id IS NULL OR b.l_id IS NULL
-                                 OR a.l_id <> b.l_id)) AS ambiguous
+            -- A second candidate who is a different person and scores within the decision
+            -- margin of the best makes the link ambiguous: the data cannot tell them apart.
+            SELECT a.r_key, bool_or(b.mw > a.mw - {margin!r} AND (a.l_id IS NULL
+                                 OR b.l_id IS NULL OR a.l_id <> b.l_id)) AS ambiguous
             FROM ranked a JOIN ranked b ON a.r_key = b.r_key AND b.rk > 1
             WHERE a.rk = 1 AND a.p >= {t_review!r}
             GROUP BY a.r_key

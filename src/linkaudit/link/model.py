@@ -38,6 +38,11 @@ class Model:
     iterations: int = 0
     converged: bool = False
     history: list[float] = field(default_factory=list)
+    #: m estimated per registry (pooled m as the prior); `levels` holds the pooled model.
+    registry_levels: dict[str, list[list[LevelParams]]] = field(default_factory=dict)
+
+    def levels_for(self, registry: str) -> list[list[LevelParams]]:
+        return self.registry_levels.get(registry, self.levels)
 
     def prior_weight(self, registry: str) -> float:
         lam = min(max(self.lambdas.get(registry, 0.5), 1e-9), 1 - 1e-9)
@@ -76,14 +81,22 @@ def run_em(
     floors: list[list[float | None]] | None = None,
     max_iter: int = 200,
     tol: float = 1e-7,
+    prior: list[np.ndarray] | None = None,
+    prior_strength: float = 0.0,
+    initial: list[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], dict[str, float], int, bool, list[float]]:
     """Estimate m per level and λ per group by EM on comparison patterns.
 
     patterns: (P, K) int array of level indices, -1 where a comparison is null.
     counts: (P,) number of pairs with that pattern; groups: (P,) group index (registry).
+    prior, prior_strength: a Dirichlet prior on m (MAP EM): `prior_strength` pseudo-matches
+    distributed as `prior` are added to the expected match counts of every M-step, so where
+    the data are thin the estimate stays near the prior and where they are rich the data win.
+    initial: starting m (default: the prior, else a geometric guess).
     """
     n_pat, n_cmp = patterns.shape
-    m = [_initial_m(len(uk)) for uk in u]
+    start = initial if initial is not None else prior
+    m = [_initial_m(len(uk)) for uk in u] if start is None else [p.copy() for p in start]
     lam = np.full(len(group_names), 0.1)
     history: list[float] = []
     converged = False
@@ -114,6 +127,8 @@ def run_em(
             lv = patterns[:, k]
             ok = lv >= 0
             mk = np.bincount(lv[ok], weights=w[ok], minlength=len(u[k])).astype(float)
+            if prior is not None:
+                mk = mk + prior_strength * prior[k]
             total = mk.sum()
             mk = mk / total if total > 0 else _initial_m(len(u[k]))
             mk = np.maximum(mk, M_FLOOR)

@@ -17,9 +17,20 @@ import opencc
 import polars as pl
 from pypinyin import lazy_pinyin
 
-__all__ = ["SURNAME_READINGS", "normalize_name", "normalize_names", "pinyin_key"]
+__all__ = [
+    "COMPOUND_SURNAMES",
+    "SURNAME_ALTERNATE_READINGS",
+    "SURNAME_READINGS",
+    "T2S_KEPT",
+    "normalize_name",
+    "normalize_names",
+    "pinyin_key",
+    "surname_alternates",
+]
 
-# Surnames read differently from the character's default reading.
+# -- the surname tables (data: every surname rule of the pinyin key lives here) -------------
+
+#: Single-character surnames read differently from the character's default reading.
 SURNAME_READINGS: dict[str, str] = {
     "曾": "zeng",
     "单": "shan",
@@ -49,7 +60,78 @@ SURNAME_READINGS: dict[str, str] = {
     "长": "chang",
     "藏": "zang",
     "重": "chong",
+    "薄": "bo",
+    "黑": "he",
+    "都": "du",
+    "召": "shao",
+    "能": "nai",
+    "洗": "xian",
+    "折": "she",
+    "阚": "kan",
+    "乜": "nie",
+    "哈": "ha",
+    "牟": "mou",
+    "蕃": "pi",
+    "眭": "sui",
 }
+
+#: Compound (two-character) surnames and their reading, used when the name is longer than
+#: the surname (a two-character name '单于' is surname 单 with given name 于).
+COMPOUND_SURNAMES: dict[str, str] = {
+    "长孙": "zhang sun",
+    "单于": "chan yu",
+    "澹台": "tan tai",
+    "万俟": "mo qi",
+    "尉迟": "yu chi",
+    "欧阳": "ou yang",
+    "司马": "si ma",
+    "上官": "shang guan",
+    "诸葛": "zhu ge",
+    "东方": "dong fang",
+    "皇甫": "huang fu",
+    "令狐": "ling hu",
+    "宇文": "yu wen",
+    "慕容": "mu rong",
+    "司徒": "si tu",
+    "公孙": "gong sun",
+    "夏侯": "xia hou",
+    "轩辕": "xuan yuan",
+    "钟离": "zhong li",
+    "闻人": "wen ren",
+    "仲孙": "zhong sun",
+    "亓官": "qi guan",
+    "西门": "xi men",
+    "南宫": "nan gong",
+    "第五": "di wu",
+    "乐正": "yue zheng",
+    "宰父": "zai fu",
+    "谷梁": "gu liang",
+}
+
+#: Surnames with two common readings: a name keyed under one reading also matches homophones
+#: under the other (覃 is qin in most of China, tan in much of Guangxi).
+SURNAME_ALTERNATE_READINGS: dict[str, str] = {
+    "覃": "tan",
+    "区": "qu",
+    "单": "dan",
+    "解": "jie",
+    "查": "cha",
+    "朴": "pu",
+    "曾": "ceng",
+}
+
+#: Traditional characters OpenCC's t2s would merge into another character inside a name,
+#: changing its reading (乾 qian -> 干 gan): kept as written.
+T2S_KEPT: frozenset[str] = frozenset("乾")
+
+
+def surname_alternates() -> dict[str, tuple[str, str]]:
+    """surname character -> (its keyed reading, the alternate reading)."""
+    return {
+        ch: (SURNAME_READINGS.get(ch) or lazy_pinyin(ch)[0], alt)
+        for ch, alt in SURNAME_ALTERNATE_READINGS.items()
+    }
+
 
 MIDDLE_DOT = "·"
 _DOT_VARIANTS = frozenset("\u00b7\u2022\uff0e\u30fb\u2027\u2219\u22c5\uff65\u0387")
@@ -90,6 +172,8 @@ def _after_nfkc(ch: str) -> str:
         return MIDDLE_DOT
     if ch.isspace() or ch in _ZERO_WIDTH:
         return ""
+    if ch in T2S_KEPT:
+        return ch
     # OpenCC can chain (薴 -> 苧 -> 苎); repeat so that normalising twice changes nothing.
     simplified = ch
     for _ in range(4):
@@ -163,11 +247,19 @@ def normalize_name(value: object) -> str | None:
     return _dots_between_han(mapped) or None
 
 
+def _surname_length(name_norm: str) -> int:
+    """1, or 2 when the name starts with a compound surname and has a given name after it."""
+    return 2 if len(name_norm) > 2 and name_norm[:2] in COMPOUND_SURNAMES else 1
+
+
 def pinyin_key(name_norm: str | None) -> str | None:
-    """Toneless pinyin, one syllable per character: '韦小宝' -> 'wei xiao bao'."""
+    """Toneless pinyin, one syllable per character: '韦小宝' -> 'wei xiao bao'; the surname
+    (compound or single) read as a surname: '长孙无忌' -> 'zhang sun wu ji'."""
     if not name_norm:
         return None
-    tokens = [_first_token(name_norm[0]), *(_token(ch) for ch in name_norm[1:])]
+    size = _surname_length(name_norm)
+    surname = COMPOUND_SURNAMES[name_norm[:2]] if size == 2 else _first_token(name_norm[0])
+    tokens = [surname, *(_token(ch) for ch in name_norm[size:])]
     return " ".join(t for t in tokens if t) or None
 
 
@@ -207,17 +299,27 @@ def _normalize_distinct(names: pl.Series) -> pl.Series:
 
 
 def _pinyin_distinct(norms: pl.Series) -> pl.Series:
-    """name_pinyin for a series of distinct, non-null normalised names."""
+    """name_pinyin for a series of distinct, non-null normalised names: every character
+    through the per-character table, the surname (one character, or a compound surname's
+    two) through the surname tables."""
     chars = _distinct_chars(norms)
     pieces = {ch: f"{t} " if (t := _token(ch)) else "" for ch in chars}
     first_chars = norms.str.slice(0, 1).unique().to_list()
     first_pieces = {ch: f"{t} " if (t := _first_token(ch)) else "" for ch in first_chars}
+    compounds = {k: f"{v} " for k, v in COMPOUND_SURNAMES.items()}
     v = pl.col("v")
+    compound = (v.str.len_chars() > 2) & v.str.slice(0, 2).is_in(list(COMPOUND_SURNAMES))
+    size = pl.when(compound).then(2).otherwise(1)
+    surname = (
+        pl.when(compound)
+        .then(v.str.slice(0, 2).replace_strict(compounds, default="", return_dtype=pl.Utf8))
+        .otherwise(v.str.slice(0, 1).replace_strict(first_pieces, return_dtype=pl.Utf8))
+    )
+    frame = norms.to_frame("v").with_columns(surname.alias("s"), size.alias("n"))
     key = pl.concat_str(
-        v.str.slice(0, 1).replace_strict(first_pieces, return_dtype=pl.Utf8),
-        v.str.slice(1).str.replace_many(pieces),
+        pl.col("s"), v.str.slice(pl.col("n")).str.replace_many(pieces)
     ).str.strip_chars_end(" ")
-    frame = norms.to_frame("v").select(key.alias("k"))
+    frame = frame.select(key.alias("k"))
     k = pl.col("k")
     return frame.select(pl.when(k != "").then(k).alias("name_pinyin")).get_column("name_pinyin")
 

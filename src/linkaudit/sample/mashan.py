@@ -29,7 +29,7 @@ import polars as pl
 
 from linkaudit.errors import LinkauditError
 from linkaudit.sample import _departments as dep
-from linkaudit.sample import _pools
+from linkaudit.sample import _pools, hard
 from linkaudit.sample._chars import names_to_str
 from linkaudit.sample._departments import TOWNSHIP_NAMES, VILLAGE_NAMES, Cast, pick
 from linkaudit.sample._ids import CHECK_CHARS, ascii_to_str, digits17, id_ascii
@@ -311,7 +311,7 @@ def _register_ids(
 
 
 def _department_frames(
-    scenario: _Scenario, seed: int
+    scenario: _Scenario, seed: int, hardening: hard.Hardening | None = None
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], dict]:
     """Internal (with owner) and output frames per department, and noise counts."""
     plan, cast, people = scenario.plan, scenario.cast, scenario.people
@@ -345,7 +345,11 @@ def _department_frames(
             frame = frame.with_columns(
                 plate=dep.plates(rng, frame.height), address=dep.home_address(people, owner, rng)
             )
+        if hardening is not None:
+            frame = hard.apply(hardening, name, frame)  # noise counts: the default records
         output[name] = frame.select(dept.columns())
+        if hardening is not None and name == "business":
+            output[name] = output[name].with_columns(frame["address"].alias(hard.PREMISES))
         # The truth needs only the owner and the clean canonical fields.
         written_only = (
             "record_key",
@@ -480,12 +484,19 @@ def _sum_counts(parts: list[dict[str, int]]) -> dict[str, int | float]:
     return {**total, **rates}
 
 
-def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dict:
+def generate(
+    out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED, profile: str = "default"
+) -> dict:
     """Write the Mashan scenario (manifest, data, truth) into ``out_dir``; return the summary.
 
     Every planted count is ``round(count * scale)`` of its scale-1 value; the same scale and
-    seed always give byte-identical files.
+    seed always give byte-identical files. ``profile="hard"`` adds the hard linkage cases of
+    `sample.hard` (and a README.md describing them).
     """
+    if profile not in hard.PROFILES:
+        raise LinkauditError(
+            f"unknown profile {profile!r}", hint=f"use one of: {', '.join(hard.PROFILES)}"
+        )
     if not scale > 0:
         raise LinkauditError(f"scale must be positive, got {scale}", hint="e.g. --scale 0.1")
     if scale > 100:
@@ -496,7 +507,14 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
     scale = float(scale)  # 1 and 1.0 must write the same summary
     plan = make_plan(scale)
     scenario = _cast(plan, seed)
-    internal, output, noise = _department_frames(scenario, seed)
+    hardening = (
+        hard.prepare(
+            scenario.people, scenario.registrants, scale, seed, scenario.cast.headline[CAR]
+        )
+        if profile == "hard"
+        else None
+    )
+    internal, output, noise = _department_frames(scenario, seed, hardening)
     poverty, register = _register_frames(scenario)
 
     flags = evaluate(register, internal)
@@ -509,7 +527,12 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
     truth = out_dir / "truth"
     data.mkdir(parents=True, exist_ok=True)
     truth.mkdir(parents=True, exist_ok=True)
-    (out_dir / "linkaudit.yaml").write_text(manifest_text(), encoding="utf-8")
+    text = manifest_text()
+    (out_dir / "linkaudit.yaml").write_text(
+        text if hardening is None else hard.manifest(text), encoding="utf-8"
+    )
+    if hardening is not None:
+        (out_dir / "README.md").write_text(hard.readme(hardening), encoding="utf-8")
     write_csv(poverty, data / "poverty.csv", "utf-8")
     write_payroll_xlsx(output["payroll"], data / DEPARTMENTS["payroll"].filename)
     write_csv(output["vehicles"], data / DEPARTMENTS["vehicles"].filename, "gbk")
@@ -557,5 +580,7 @@ def generate(out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED) -> dic
             "true_links": _sum_counts([v["true_links"] for v in noise.values()]),
         },
     }
+    if hardening is not None:
+        summary = {**summary, "profile": profile, "hard": hardening.counts}
     write_json(summary, truth / "summary.json")
     return summary
