@@ -102,3 +102,22 @@ def test_sample_refuses_to_overwrite_a_folder(runner, tmp_path: Path) -> None:
     forced = run(runner, "sample", "mashan", "--out", out, "--scale", "0.02", "--force")
     assert forced.exit_code == 0, forced.output
     assert mine.read_text(encoding="utf-8") != "# my own manifest\n"
+
+
+def test_help_and_version_load_no_engine() -> None:
+    # `--help` and `--version` answered in ~1-2 s when every command module imported polars,
+    # DuckDB and pypinyin's phrase dictionary at start-up; they are imported where used.
+    import subprocess
+    import sys
+
+    heavy = ("polars", "duckdb", "pypinyin", "sqlglot", "pyarrow", "numpy", "xlsxwriter")
+    probe = (
+        "import sys, linkaudit.cli, linkaudit; linkaudit.__version__; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == ""
+    import linkaudit
+
+    assert linkaudit.run_audit.__module__ == "linkaudit.audit.run"  # the public API still works

@@ -12,7 +12,14 @@ from typer.core import TyperGroup
 
 from linkaudit.cli.console import err_console
 from linkaudit.errors import LinkauditError, environment_fault
-from linkaudit.privacy import mask_text
+
+
+def mask_text(text: str) -> str:
+    """privacy.mask_text, imported only when a message is printed (it loads polars)."""
+    from linkaudit.privacy import mask_text as mask
+
+    return mask(text)
+
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3

@@ -5,25 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from linkaudit.audit.engine import adapt_rules, check_expressions, check_rules
-from linkaudit.audit.explain import explain as explain_key
-from linkaudit.audit.rules import load_rules
-from linkaudit.audit.run import AuditResult, rule_paths, run_audit
-from linkaudit.audit.unknown_values import unknown_value_warnings
+if TYPE_CHECKING:  # imported where used: `--help` loads no engine
+    from linkaudit.audit.run import AuditResult
 from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
-from linkaudit.config import load_manifest
-from linkaudit.report.labels import SEVERITY_ZH
-from linkaudit.store import Workspace
 
 RulesOpt = Annotated[
     list[Path] | None,
@@ -95,6 +89,9 @@ def audit(
     Cases are compared with the baseline run (new, persisting, reopened, resolved); cleared
     cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
     """
+    from linkaudit.audit.run import run_audit
+    from linkaudit.config import load_manifest
+
     config = load_manifest(manifest)
     if as_of is not None:
         config.as_of = as_of.date()
@@ -118,6 +115,9 @@ def audit(
 
 
 def render_audit(result: AuditResult) -> None:
+    from linkaudit.audit.unknown_values import unknown_value_warnings
+    from linkaudit.report.labels import SEVERITY_ZH
+
     for warning in [*result.link.warnings, *result.summary.get("warnings", [])]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     for line in unknown_value_warnings(result.summary.get("unknown_values", {})):
@@ -218,6 +218,11 @@ def rules_check(
 
     Reports every problem together; exit code 2 when any rule is invalid.
     """
+    from linkaudit.audit.engine import adapt_rules, check_expressions, check_rules
+    from linkaudit.audit.rules import load_rules
+    from linkaudit.audit.run import rule_paths
+    from linkaudit.config import load_manifest
+
     config = load_manifest(manifest) if manifest else None
     targets = paths or (rule_paths(config) if config else None)
     if not targets:
@@ -257,6 +262,10 @@ def explain(
     json_out: JsonOpt = False,
 ) -> None:
     """Why a registrant or household was flagged: rules, evidence records, link weights."""
+    from linkaudit.audit.explain import explain as explain_key
+    from linkaudit.config import load_manifest
+    from linkaudit.store import Workspace
+
     if len(args) > 2:
         raise typer.BadParameter("give at most a manifest and a key", param_hint="ARGS")
     manifest, key = (None, args[0]) if len(args) == 1 else (Path(args[0]), args[1])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,10 +11,9 @@ from rich.table import Table
 from linkaudit.cli.app import app
 from linkaudit.cli.console import console, print_json
 from linkaudit.cli.options import JsonOpt
-from linkaudit.config import load_manifest
-from linkaudit.history import Diff, diff_files, diff_workspace
-from linkaudit.store import Workspace
-from linkaudit.verify import import_outcomes, status_totals, verification_status
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no engine
+    from linkaudit.history import Diff
 
 ManifestOpt = Annotated[
     Path,
@@ -35,6 +34,10 @@ def diff(
     json_out: JsonOpt = False,
 ) -> None:
     """New, persisting and resolved cases between two runs (by stable case id)."""
+    from linkaudit.config import load_manifest
+    from linkaudit.history import diff_files, diff_workspace
+    from linkaudit.store import Workspace
+
     if manifest is not None:
         config = load_manifest(manifest)
         with Workspace(config.database, read_only=True) as ws:
@@ -89,6 +92,10 @@ def verify_import(
     The file is checked against the run it came from; any unknown case id or bad value is
     reported with file, row and column, and nothing is stored.
     """
+    from linkaudit.config import load_manifest
+    from linkaudit.store import Workspace
+    from linkaudit.verify import import_outcomes
+
     config = load_manifest(manifest)
     with Workspace(config.database) as ws:
         report = import_outcomes(ws, file)
@@ -109,6 +116,10 @@ def verify_status(
 ) -> None:
     """Per rule and township: flagged, verified, confirmed, cleared and the confirmation rate,
     with totals."""
+    from linkaudit.config import load_manifest
+    from linkaudit.store import Workspace
+    from linkaudit.verify import status_totals, verification_status
+
     config = load_manifest(manifest)
     with Workspace(config.database, read_only=True) as ws:
         frame = verification_status(ws, rule=rule, township=township)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,7 +12,10 @@ from rich.table import Table
 from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt
-from linkaudit.ingest.profile import SAMPLE_ROWS, ColumnProfile, FileProfile, profile_file
+from linkaudit.ingest import SAMPLE_ROWS
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no engine
+    from linkaudit.ingest.profile import ColumnProfile, FileProfile
 
 
 def _pct(share: float | None) -> str:
@@ -82,6 +85,8 @@ def inspect(
 ) -> None:
     """What the tool sees in a department's file: format, encoding, sheet, header row, each
     column's likely canonical field, value profiles, values the shipped rules do not know."""
+    from linkaudit.ingest.profile import profile_file
+
     profiles = [profile_file(f, sample_rows=rows) for f in files]
     if json_output:
         print_json({"files": [p.as_dict() for p in profiles]})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,9 +13,10 @@ from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
-from linkaudit.config import load_manifest
-from linkaudit.evaluate import EvalReport, Score, evaluate_links
-from linkaudit.link.engine import LinkReport, link_workspace
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no engine
+    from linkaudit.evaluate import EvalReport, Score
+    from linkaudit.link.engine import LinkReport
 
 
 @app.command()
@@ -25,6 +26,9 @@ def link(manifest: ManifestArg = None, json_out: JsonOpt = False, quiet: QuietOp
     Prints links per registry, decision counts, blocking passes, the model and the distribution
     of match weights.
     """
+    from linkaudit.config import load_manifest
+    from linkaudit.link.engine import link_workspace
+
     config = load_manifest(manifest)
     with step_progress("link", quiet or json_out) as progress:
         report = link_workspace(config, progress=progress)  # type: ignore[arg-type]
@@ -101,6 +105,9 @@ def evaluate(
     json_out: JsonOpt = False,
 ) -> None:
     """Precision, recall and F1 of links (and of flags, after `audit`) against a truth folder."""
+    from linkaudit.config import load_manifest
+    from linkaudit.evaluate import evaluate_links
+
     config = load_manifest(manifest)
     report = evaluate_links(config, truth, worst=worst)
     if json_out:

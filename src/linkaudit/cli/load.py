@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.markup import escape
 from rich.table import Table
 
@@ -9,9 +11,9 @@ from linkaudit.cli.app import app
 from linkaudit.cli.console import console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
-from linkaudit.config import load_manifest
-from linkaudit.load import LoadReport, load_workspace
-from linkaudit.vocabulary import ID_STATUSES
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no engine
+    from linkaudit.load import LoadReport
 
 
 @app.command()
@@ -20,6 +22,9 @@ def load(manifest: ManifestArg = None, json_out: JsonOpt = False, quiet: QuietOp
 
     Prints per registry the rows read, loaded and quarantined and the ID status counts.
     """
+    from linkaudit.config import load_manifest
+    from linkaudit.load import load_workspace
+
     config = load_manifest(manifest)
     with step_progress("load", quiet or json_out) as progress:
         report = load_workspace(config, progress=progress)  # type: ignore[arg-type]
@@ -30,6 +35,8 @@ def load(manifest: ManifestArg = None, json_out: JsonOpt = False, quiet: QuietOp
 
 
 def render_load(report: LoadReport) -> Table:
+    from linkaudit.vocabulary import ID_STATUSES
+
     table = Table(title=f"Loaded into {report.database}", title_justify="left")
     for col in ("registry", "department", "format", "read", "loaded", "quarantined"):
         table.add_column(

@@ -23,6 +23,7 @@ import polars as pl
 
 from linkaudit.config import SUFFIX_FORMATS, RegistryConfig
 from linkaudit.errors import InputFileError
+from linkaudit.ingest import SAMPLE_ROWS
 from linkaudit.ingest.canonical import header_key
 from linkaudit.ingest.readers import ROW, decode_text, read_registry
 from linkaudit.normalize import normalize_ids
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 #: Rows whose values are sniffed (ID, date and name shares, date forms).
-SAMPLE_ROWS = 10_000
 #: A column with at most this many distinct values is categorical: its top values are shown.
 CATEGORICAL = 20
 TOP_VALUES = 10
