@@ -447,7 +447,7 @@ def test_unexpected_error_text_is_masked(runner, tmp_path: Path, monkeypatch) ->
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("value 45012419700101001X and 450124198504095224 broke it")
 
-    monkeypatch.setattr("linkaudit.cli.audit.run_audit", boom)
+    monkeypatch.setattr("linkaudit.audit.run.run_audit", boom)
     result = run(runner, "audit", manifest)
     assert result.exit_code == 3
     assert (
@@ -464,7 +464,7 @@ def test_linkaudit_error_message_and_hint_are_masked(runner, tmp_path: Path, mon
     def bad(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise InputFileError("row 3: key 450124198504095224", hint="fix 45012419700101001x")
 
-    monkeypatch.setattr("linkaudit.cli.audit.run_audit", bad)
+    monkeypatch.setattr("linkaudit.audit.run.run_audit", bad)
     result = run(runner, "audit", manifest)
     assert result.exit_code == 2
     assert "error: row 3: key 450124********5224" in result.output
