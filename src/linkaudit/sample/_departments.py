@@ -270,15 +270,15 @@ def vehicles(rng: np.random.Generator, cast: Cast, plan: Plan) -> pl.DataFrame:
     return _vehicle_rows(rng, cast.people, owner, vtype, status)
 
 
-def plates(rng: np.random.Generator, n: int) -> pl.Series:
-    """Distinct Nanning plates, 桂A·XY123 (two symbols, three digits)."""
+def plates(rng: np.random.Generator, n: int, letter: str = "A") -> pl.Series:
+    """Distinct plates, 桂A·XY123 (two symbols, three digits); ``letter`` is the prefecture's."""
     symbols = len(_pools.PLATE_SYMBOLS)
     code = rng.choice(symbols * symbols * 1000, size=n, replace=False)
     alphabet = np.array(list(_pools.PLATE_SYMBOLS))
     first = alphabet[code // (symbols * 1000)]
     second = alphabet[code // 1000 % symbols]
     digits = np.char.zfill((code % 1000).astype(str), 3)
-    return cat("桂A·", first, second, digits)
+    return cat(f"桂{letter}·", first, second, digits)
 
 
 # --- property --------------------------------------------------------------------------------

@@ -99,6 +99,18 @@ OTHER_REGIONS: tuple[tuple[int, str], ...] = (
     (450127, "横县"),
 )  # fmt: skip
 
+# Home region codes of the counties a scenario beyond one county spreads over, in order: Mashan
+# first, then the other Nanning counties and districts (4501xx), then Liuzhou's (4502xx) and
+# Guilin's (4503xx). Real-looking codes; every county reuses Mashan's townships and villages.
+COUNTY_CODES: tuple[int, ...] = (
+    450124, 450125, 450126, 450127, 450122, 450123, 450102, 450103, 450105, 450107, 450108,
+    450109, 450202, 450203, 450204, 450205, 450221, 450222, 450223, 450224, 450225, 450226,
+    450302, 450303, 450304, 450305, 450311, 450321, 450322, 450323,
+)  # fmt: skip
+# Plate letter (桂A, 桂B, ...) of each county in a scenario beyond one county, so that plates
+# stay distinct across counties (one letter holds 34 * 34 * 1000 plates).
+PLATE_LETTERS = "ABCDEFGHJKLMNPR"
+
 ETHNICITIES = ("壮族", "汉族", "瑶族")
 
 RELATIONS = (

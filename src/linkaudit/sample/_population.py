@@ -27,6 +27,26 @@ VILLAGE_TOWNSHIP = np.array([t for t, (_, vs) in enumerate(_pools.TOWNSHIPS) for
 _VILLAGE_START = np.cumsum([0] + [len(vs) for _, vs in _pools.TOWNSHIPS])
 
 
+@dataclass(frozen=True)
+class Region:
+    """Where a county's people are registered: its own region code, and the codes drawn for
+    those registered elsewhere."""
+
+    home: int
+    elsewhere: tuple[int, ...]
+
+
+MASHAN = Region(_pools.COUNTY_CODE, tuple(code for code, _ in _pools.OTHER_REGIONS))
+
+
+def county_region(index: int) -> Region:
+    """The ``index``-th county of a scenario beyond one county (0 = Mashan): its home code from
+    `_pools.COUNTY_CODES`; residents registered elsewhere come from the other Nanning codes
+    (Mashan's own in place of the county's, so there are always eleven)."""
+    home = _pools.COUNTY_CODES[index]
+    return Region(home, tuple(_pools.COUNTY_CODE if c == home else c for c in MASHAN.elsewhere))
+
+
 @dataclass
 class People:
     """Everyone in the scenario; rows ``0..R-1`` are the register's rows in file order."""
@@ -166,7 +186,9 @@ def _income(
     return income, flags
 
 
-def build_register(rng: np.random.Generator, plan: Plan) -> tuple[Register, People]:
+def build_register(
+    rng: np.random.Generator, plan: Plan, region: Region = MASHAN
+) -> tuple[Register, People]:
     """Households (groups, incomes, places) and their members (relations, sexes, ages, names)."""
     n = plan.n
     h_fe, p_fe = n["false_exit_households"], n["false_exit_persons"]
@@ -271,7 +293,7 @@ def build_register(rng: np.random.Generator, plan: Plan) -> tuple[Register, Peop
         name=names,
         male=male,
         birth=birth_dates(rng, age),
-        region=regions(rng, len(hh), 0.98),
+        region=regions(rng, len(hh), 0.98, region),
         seq=sequences(rng, male),
         township=township[hh],
         village=village[hh],
@@ -302,11 +324,13 @@ def birth_dates(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
     return start + (rng.random(len(age)) * length).astype(np.int64)
 
 
-def regions(rng: np.random.Generator, n: int, local_share: float) -> np.ndarray:
-    """Region codes: Mashan's own with the given share, else another Nanning-area code."""
-    others = np.array([code for code, _ in _pools.OTHER_REGIONS], dtype=np.int64)
+def regions(
+    rng: np.random.Generator, n: int, local_share: float, region: Region = MASHAN
+) -> np.ndarray:
+    """Region codes: the county's own with the given share, else another Nanning-area code."""
+    others = np.array(region.elsewhere, dtype=np.int64)
     return np.where(
-        rng.random(n) < local_share, _pools.COUNTY_CODE, others[rng.integers(0, len(others), n)]
+        rng.random(n) < local_share, region.home, others[rng.integers(0, len(others), n)]
     )
 
 
@@ -315,7 +339,7 @@ def sequences(rng: np.random.Generator, male: np.ndarray) -> np.ndarray:
     return 2 * rng.integers(0, 500, size=len(male)) + male.astype(np.int64)
 
 
-def build_others(rng: np.random.Generator, count: int) -> People:
+def build_others(rng: np.random.Generator, count: int, region: Region = MASHAN) -> People:
     """Residents who are not on the register (and some registered elsewhere)."""
     # A rural population pyramid: fewer old people, a dip for migrant-age adults.
     ages = np.arange(0, 96)
@@ -332,16 +356,27 @@ def build_others(rng: np.random.Generator, count: int) -> People:
         name=random_names(rng, male),
         male=male,
         birth=birth_dates(rng, age),
-        region=regions(rng, count, 0.85),
+        region=regions(rng, count, 0.85, region),
         seq=sequences(rng, male),
         township=township,
         village=village,
     )
 
 
-def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> None:
+def _in_sorted(sorted_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Whether each of ``codes`` is in the sorted array."""
+    if not len(sorted_codes):
+        return np.zeros(len(codes), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_codes, codes), len(sorted_codes) - 1)
+    return sorted_codes[pos] == codes
+
+
+def make_unique(
+    rng: np.random.Generator, people: People, fixed: int = 0, outside: np.ndarray | None = None
+) -> None:
     """Redraw sequence numbers (keeping sex) until every ID body is unique; rows < fixed stay
-    (and may collide with each other: the planted duplicate registrations)."""
+    (and may collide with each other: the planted duplicate registrations). ``outside``: the
+    sorted ID bodies of other counties already written, which no row >= fixed may take."""
     codes = people.codes()
     # Stable: within a run of equal codes rows stay in index order, so the first is kept
     # (fixed rows come first) and every later one moves.
@@ -349,11 +384,16 @@ def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> Non
     sorted_codes = codes[order]
     todo = order[1:][sorted_codes[1:] == sorted_codes[:-1]]
     todo = np.unique(todo[todo >= fixed])
+    if outside is not None and len(outside):
+        clash_outside = np.flatnonzero(_in_sorted(outside, codes))
+        todo = np.union1d(todo, clash_outside[clash_outside >= fixed])
     if not len(todo):
         return
     settled = np.ones(len(codes), dtype=bool)
     settled[todo] = False
     taken = np.sort(codes[settled])
+    if outside is not None and len(outside):
+        taken = np.sort(np.concatenate([taken, outside]))
     accepted = np.empty(0, dtype=np.int64)
     for _ in range(100):
         people.seq[todo] = sequences(rng, people.male[todo])
@@ -371,22 +411,31 @@ def make_unique(rng: np.random.Generator, people: People, fixed: int = 0) -> Non
     raise RuntimeError("could not make ID numbers unique")
 
 
-def twins(rng: np.random.Generator, people: People, source: np.ndarray) -> People:
+def twins(
+    rng: np.random.Generator, people: People, source: np.ndarray, region: Region = MASHAN
+) -> People:
     """Strangers with the same name, sex and birth date as ``source`` rows, their own ID."""
     twin = people.take(source)
-    twin.region = regions(rng, len(source), 0.7)
+    twin.region = regions(rng, len(source), 0.7, region)
     twin.seq = sequences(rng, twin.male)
     township = _townships(rng, len(source))
     twin.township, twin.village = township, _villages_of(rng, township)
     return twin
 
 
-def neighbours(rng: np.random.Generator, people: People, source: np.ndarray) -> People:
+def neighbours(
+    rng: np.random.Generator,
+    people: People,
+    source: np.ndarray,
+    outside: np.ndarray | None = None,
+) -> People:
     """Strangers whose valid ID differs from ``source``'s in one sequence digit (the check
     character recomputed), with a name that is neither the same nor a homophone: a surname of
-    another reading. IDs already taken by ``people`` are avoided."""
+    another reading. IDs already taken by ``people`` (or in the sorted ``outside``) are avoided."""
     near = people.take(source)
     taken = np.sort(people.codes())
+    if outside is not None and len(outside):
+        taken = np.sort(np.concatenate([taken, outside]))
     todo = np.arange(len(source))
     original = near.seq.copy()
     for _ in range(100):

@@ -20,6 +20,7 @@ Layout written::
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +40,14 @@ from linkaudit.sample._population import (
     EXIT_2014,
     EXIT_2015,
     FALSE_EXIT,
+    MASHAN,
     POOR,
     People,
+    Region,
     Register,
     build_others,
     build_register,
+    county_region,
     make_unique,
     neighbours,
     twins,
@@ -77,9 +81,11 @@ _BUILDERS = {
 }
 
 
-def _rng(seed: int, part: str) -> np.random.Generator:
-    """An independent stream per part, so changing one part leaves the others' data alone."""
-    return np.random.default_rng([seed, zlib.crc32(part.encode("utf-8"))])
+def _rng(seed: int, part: str, county: int = 0) -> np.random.Generator:
+    """An independent stream per part (and per county after the first), so changing one part
+    leaves the others' data alone."""
+    key = [seed, zlib.crc32(part.encode("utf-8"))]
+    return np.random.default_rng(key + [county] if county else key)
 
 
 def _numbered(prefix: str, numbers: np.ndarray) -> np.ndarray:
@@ -112,15 +118,24 @@ class _Scenario:
     decoys: dict[str, int]
 
 
-def _cast(plan: Plan, seed: int) -> _Scenario:
-    """Build the people and decide who plays which planted part."""
+def _cast(
+    plan: Plan,
+    seed: int,
+    region: Region = MASHAN,
+    county: int = 0,
+    outside: np.ndarray | None = None,
+) -> _Scenario:
+    """Build the people and decide who plays which planted part. ``outside``: the sorted ID
+    bodies of the counties built before this one, which nobody here may take."""
     n = plan.n
-    register, people = build_register(_rng(seed, "register"), plan)
+    register, people = build_register(_rng(seed, "register", county), plan, region)
     registrants = register.persons
-    people = people.extend(build_others(_rng(seed, "others"), n["population_others"]))
-    make_unique(_rng(seed, "ids"), people)
+    people = people.extend(
+        build_others(_rng(seed, "others", county), n["population_others"], region)
+    )
+    make_unique(_rng(seed, "ids", county), people, outside=outside)
     base = len(people)
-    rng = _rng(seed, "cast")
+    rng = _rng(seed, "cast", county)
     age = people.age(np.arange(registrants))
     hh, group = register.hh, register.hh_group
     households = register.households
@@ -225,9 +240,9 @@ def _cast(plan: Plan, seed: int) -> _Scenario:
     adults = clean[(age[clean] >= 22) & (age[clean] <= 58)]
     twin_source = np.sort(pick(rng, adults, n["twins_name_birth"]))
     near_source = np.sort(pick(rng, np.setdiff1d(adults, twin_source), n["near_id_neighbours"]))
-    people = people.extend(twins(rng, people, twin_source))
-    make_unique(rng, people, fixed=base)
-    people = people.extend(neighbours(rng, people, near_source))
+    people = people.extend(twins(rng, people, twin_source, region))
+    make_unique(rng, people, fixed=base, outside=outside)
+    people = people.extend(neighbours(rng, people, near_source, outside))
     twin_rows = np.arange(base, base + len(twin_source))
     near_rows = np.arange(base + len(twin_source), len(people))
     lookalikes: dict[str, list[np.ndarray]] = {dept: [] for dept, _ in _LOOKALIKE_SPLIT}
@@ -311,16 +326,23 @@ def _register_ids(
 
 
 def _department_frames(
-    scenario: _Scenario, seed: int, hardening: hard.Hardening | None = None
+    scenario: _Scenario,
+    seed: int,
+    hardening: hard.Hardening | None = None,
+    county: int = 0,
+    key_offset: dict[str, int] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], dict]:
-    """Internal (with owner) and output frames per department, and noise counts."""
+    """Internal (with owner) and output frames per department, and noise counts. A county after
+    the first numbers its records after ``key_offset[registry]`` (the earlier counties' rows)
+    and writes plates of its own letter."""
     plan, cast, people = scenario.plan, scenario.cast, scenario.people
     codes = people.codes()
     internal: dict[str, pl.DataFrame] = {}
     output: dict[str, pl.DataFrame] = {}
     noise: dict[str, dict[str, dict[str, int]]] = {}
     for name, builder in _BUILDERS.items():
-        rng = _rng(seed, f"dept:{name}")
+        rng = _rng(seed, f"dept:{name}", county)
+        first = 1 + (key_offset or {}).get(name, 0)
         dept = DEPARTMENTS[name]
         frame = builder(rng, cast, plan)
         frame = frame[rng.permutation(frame.height)]
@@ -335,7 +357,9 @@ def _department_frames(
             strangers,
         )
         frame = frame.with_columns(
-            record_key=pl.Series(_numbered(dept.key_prefix, np.arange(1, frame.height + 1))),
+            record_key=pl.Series(
+                _numbered(dept.key_prefix, np.arange(first, first + frame.height))
+            ),
             name_out=noisy.name,
             id_out=noisy.id_number,
             birth_out=pl.Series(noisy.birth_date),
@@ -343,7 +367,8 @@ def _department_frames(
         )
         if name == "vehicles":
             frame = frame.with_columns(
-                plate=dep.plates(rng, frame.height), address=dep.home_address(people, owner, rng)
+                plate=dep.plates(rng, frame.height, _pools.PLATE_LETTERS[county]),
+                address=dep.home_address(people, owner, rng),
             )
         if hardening is not None:
             frame = hard.apply(hardening, name, frame)  # noise counts: the default records
@@ -372,12 +397,15 @@ def _department_frames(
     return internal, output, noise
 
 
-def _register_frames(scenario: _Scenario) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The register as written (Chinese headers) and its internal form for the truth."""
+def _register_frames(
+    scenario: _Scenario, person_offset: int = 0, household_offset: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The register as written (Chinese headers) and its internal form for the truth; a county
+    after the first numbers its persons and households after the earlier counties'."""
     reg, people, count = scenario.register, scenario.people, scenario.registrants
     hh = reg.hh
-    person_key = _numbered("P", np.arange(1, count + 1))
-    household_key = _numbered("H", hh + 1)
+    person_key = _numbered("P", np.arange(person_offset + 1, person_offset + count + 1))
+    household_key = _numbered("H", hh + household_offset + 1)
     exit_year = pl.Series(np.where(reg.hh_exit_year[hh] > 0, reg.hh_exit_year[hh], 0)).replace(
         0, None
     )
@@ -417,14 +445,16 @@ def _register_frames(scenario: _Scenario) -> tuple[pl.DataFrame, pl.DataFrame]:
     return written, internal
 
 
-def _links(internal: dict[str, pl.DataFrame], registrants: int) -> pl.DataFrame:
+def _links(
+    internal: dict[str, pl.DataFrame], registrants: int, person_offset: int = 0
+) -> pl.DataFrame:
     frames = [
         frame.filter(pl.col("owner") < registrants).select(
             pl.lit(name).alias("registry"),
             "record_key",
-            pl.format("P{}", (pl.col("owner") + 1).cast(pl.String).str.zfill(8)).alias(
-                "person_key"
-            ),
+            pl.format(
+                "P{}", (pl.col("owner") + 1 + person_offset).cast(pl.String).str.zfill(8)
+            ).alias("person_key"),
         )
         for name, frame in internal.items()
     ]
@@ -484,14 +514,86 @@ def _sum_counts(parts: list[dict[str, int]]) -> dict[str, int | float]:
     return {**total, **rates}
 
 
+def _exits(reg: Register) -> dict[str, dict[str, int]]:
+    return {
+        str(year): {
+            "households": int((reg.hh_exit_year == year).sum()),
+            "persons": int(reg.hh_size[reg.hh_exit_year == year].sum()),
+        }
+        for year in (2014, 2015)
+    }
+
+
+def _summary(
+    scale: float,
+    seed: int,
+    counts: dict[str, dict[str, int]],
+    distinct: int,
+    rows: dict[str, int],
+    households: int,
+    links: pl.DataFrame,
+    exits: dict[str, dict[str, int]],
+    decoys: dict[str, int],
+    noise: list[dict],
+) -> dict:
+    return {
+        "scenario": "mashan",
+        "scale": scale,
+        "seed": seed,
+        "as_of": AS_OF,
+        "poverty_line": {str(k): v for k, v in POVERTY_LINE.items()},
+        "rules": {rule: counts[rule] for rule in RULE_IDS},
+        "ineligible_distinct": distinct,
+        "rows": rows,
+        "households": households,
+        "links": {
+            name: links.filter(pl.col("registry") == name).height
+            for name in rows
+            if name != "poverty"
+        },
+        "exits": exits,
+        "false_exit_share_of_2014_exits": {
+            "households": round(
+                counts["false_exit"]["households"] / max(exits["2014"]["households"], 1), 4
+            ),
+            "persons": round(counts["false_exit"]["persons"] / max(exits["2014"]["persons"], 1), 4),
+        },
+        "decoys": decoys,
+        "noise": {
+            "all_records": _sum_counts([v["all"] for part in noise for v in part.values()]),
+            "true_links": _sum_counts([v["true_links"] for part in noise for v in part.values()]),
+        },
+    }
+
+
+def _write_flags(flags: pl.DataFrame, truth: Path) -> None:
+    # Register-only rules have no evidence record: empty fields, not quoted empty strings.
+    no_evidence = pl.col("evidence_registry", "evidence_key").replace("", None)
+    write_csv(flags.select(FLAG_COLUMNS).with_columns(no_evidence), truth / "flags.csv", "utf-8")
+
+
+#: The largest scale one county holds (about a million registrants and two million other
+#: residents; its ID numbers still fit its own region code). A larger scale spreads over
+#: ``ceil(scale / COUNTY_SCALE)`` counties of equal scale.
+COUNTY_SCALE = 10.0
+#: payroll.xlsx holds at most 1,048,576 rows (12,000 payroll rows per unit of scale).
+MAX_SCALE = 80.0
+
+
 def generate(
-    out_dir: Path, scale: float = 1.0, seed: int = DEFAULT_SEED, profile: str = "default"
+    out_dir: Path,
+    scale: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    profile: str = "default",
+    county_scale: float = COUNTY_SCALE,
 ) -> dict:
     """Write the Mashan scenario (manifest, data, truth) into ``out_dir``; return the summary.
 
     Every planted count is ``round(count * scale)`` of its scale-1 value; the same scale and
     seed always give byte-identical files. ``profile="hard"`` adds the hard linkage cases of
-    `sample.hard` (and a README.md describing them).
+    `sample.hard` (and a README.md describing them). A scale above ``county_scale`` spreads
+    over several counties (`_generate_counties`); tests lower ``county_scale`` to reach that
+    path at a small scale.
     """
     if profile not in hard.PROFILES:
         raise LinkauditError(
@@ -499,12 +601,23 @@ def generate(
         )
     if not scale > 0:
         raise LinkauditError(f"scale must be positive, got {scale}", hint="e.g. --scale 0.1")
-    if scale > 100:
+    if scale > MAX_SCALE:
         raise LinkauditError(
-            f"scale {scale} is too large (at most 100)", hint="use a smaller --scale"
+            f"scale {scale} is too large (at most {MAX_SCALE:g}: payroll.xlsx holds at most "
+            "1,048,576 rows)",
+            hint="use a smaller --scale",
         )
     out_dir = Path(out_dir)
     scale = float(scale)  # 1 and 1.0 must write the same summary
+    counties = math.ceil(scale / county_scale)
+    if counties > 1:
+        if profile != "default":
+            raise LinkauditError(
+                f"--profile {profile} at scale {scale:g}: the hard cases are planted in one "
+                f"county only (scale at most {county_scale:g})",
+                hint=f"use --scale {county_scale:g} or less with --profile {profile}",
+            )
+        return _generate_counties(out_dir, scale, seed, counties)
     plan = make_plan(scale)
     scenario = _cast(plan, seed)
     hardening = (
@@ -541,46 +654,130 @@ def generate(
     write_csv(output["deaths"], data / DEPARTMENTS["deaths"].filename, "utf-8-sig")
     write_csv(output["medical"], data / DEPARTMENTS["medical"].filename, "utf-8")
     write_csv(links, truth / "links.csv", "utf-8")
-    # Register-only rules have no evidence record: empty fields, not quoted empty strings.
-    no_evidence = pl.col("evidence_registry", "evidence_key").replace("", None)
-    write_csv(flags.select(FLAG_COLUMNS).with_columns(no_evidence), truth / "flags.csv", "utf-8")
+    _write_flags(flags, truth)
 
     reg = scenario.register
-    exits = {
-        str(year): {
-            "households": int((reg.hh_exit_year == year).sum()),
-            "persons": int(reg.hh_size[reg.hh_exit_year == year].sum()),
-        }
-        for year in (2014, 2015)
-    }
-    summary = {
-        "scenario": "mashan",
-        "scale": scale,
-        "seed": seed,
-        "as_of": AS_OF,
-        "poverty_line": {str(k): v for k, v in POVERTY_LINE.items()},
-        "rules": {rule: counts[rule] for rule in RULE_IDS},
-        "ineligible_distinct": distinct,
-        "rows": {
-            "poverty": poverty.height,
-            **{name: frame.height for name, frame in output.items()},
-        },
-        "households": reg.households,
-        "links": {name: links.filter(pl.col("registry") == name).height for name in output},
-        "exits": exits,
-        "false_exit_share_of_2014_exits": {
-            "households": round(
-                counts["false_exit"]["households"] / max(exits["2014"]["households"], 1), 4
-            ),
-            "persons": round(counts["false_exit"]["persons"] / max(exits["2014"]["persons"], 1), 4),
-        },
-        "decoys": scenario.decoys,
-        "noise": {
-            "all_records": _sum_counts([v["all"] for v in noise.values()]),
-            "true_links": _sum_counts([v["true_links"] for v in noise.values()]),
-        },
-    }
+    rows = {"poverty": poverty.height, **{name: frame.height for name, frame in output.items()}}
+    summary = _summary(
+        scale, seed, counts, distinct, rows, reg.households, links, _exits(reg),
+        scenario.decoys, [noise],
+    )  # fmt: skip
     if hardening is not None:
         summary = {**summary, "profile": profile, "hard": hardening.counts}
+    write_json(summary, truth / "summary.json")
+    return summary
+
+
+class _Appender:
+    """Department files written county by county: CSV and JSON lines appended (one header, one
+    BOM); the xlsx and Parquet files, a few hundred thousand rows, kept and written at the end."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.kept: dict[str, list[pl.DataFrame]] = {"payroll": [], "property": []}
+        self.started: set[Path] = set()
+
+    def csv(self, frame: pl.DataFrame, name: str, encoding: str) -> None:
+        path = self.data / name
+        header = path not in self.started
+        self.started.add(path)
+        with path.open("wb" if header else "ab") as handle:
+            if encoding == "utf-8-sig" and header:
+                handle.write(b"\xef\xbb\xbf")
+            text = frame.write_csv(null_value="", include_header=header)
+            handle.write(text.encode("gbk" if encoding == "gbk" else "utf-8"))
+
+    def add(self, poverty: pl.DataFrame, output: dict[str, pl.DataFrame]) -> None:
+        self.csv(poverty, "poverty.csv", "utf-8")
+        for name in self.kept:
+            self.kept[name].append(output[name])
+        self.csv(output["vehicles"], DEPARTMENTS["vehicles"].filename, "gbk")
+        path = self.data / DEPARTMENTS["business"].filename
+        with path.open("ab" if path in self.started else "wb") as handle:
+            handle.write(output["business"].write_ndjson().encode("utf-8"))
+        self.started.add(path)
+        self.csv(output["deaths"], DEPARTMENTS["deaths"].filename, "utf-8-sig")
+        self.csv(output["medical"], DEPARTMENTS["medical"].filename, "utf-8")
+
+    def close(self) -> None:
+        write_payroll_xlsx(
+            pl.concat(self.kept["payroll"]), self.data / DEPARTMENTS["payroll"].filename
+        )
+        write_parquet(
+            pl.concat(self.kept["property"]), self.data / DEPARTMENTS["property"].filename
+        )
+
+
+def _generate_counties(out_dir: Path, scale: float, seed: int, counties: int) -> dict:
+    """A scenario beyond one county: ``counties`` counties of scale ``scale / counties`` each,
+    built one after the other (memory bounded by one county) with their own region code
+    (`_pools.COUNTY_CODES`), random streams, plate letter and key ranges, and ID numbers unique
+    across counties. The files are the counties' rows one county after the other; the truth is
+    the union of the counties' truths, checked county by county against the county's plan."""
+    if counties > min(len(_pools.COUNTY_CODES), len(_pools.PLATE_LETTERS)):
+        raise LinkauditError(
+            f"scale {scale:g} needs {counties} counties; the generator knows "
+            f"{min(len(_pools.COUNTY_CODES), len(_pools.PLATE_LETTERS))}",
+            hint="use a smaller --scale",
+        )
+    plan = make_plan(scale / counties)
+    data, truth = out_dir / "data", out_dir / "truth"
+    data.mkdir(parents=True, exist_ok=True)
+    truth.mkdir(parents=True, exist_ok=True)
+    (out_dir / "linkaudit.yaml").write_text(manifest_text(), encoding="utf-8")
+    files = _Appender(data)
+    taken = np.empty(0, dtype=np.int64)  # sorted ID bodies of the counties built so far
+    offsets = dict.fromkeys(["poverty", "households", *_BUILDERS], 0)
+    links: list[pl.DataFrame] = []
+    flags: list[pl.DataFrame] = []
+    noise: list[dict] = []
+    decoys: dict[str, int] = {}
+    exits = {year: {"households": 0, "persons": 0} for year in ("2014", "2015")}
+    described = []
+    for county in range(counties):
+        region = county_region(county)
+        scenario = _cast(plan, seed, region, county, taken)
+        internal, output, county_noise = _department_frames(scenario, seed, None, county, offsets)
+        poverty, register = _register_frames(scenario, offsets["poverty"], offsets["households"])
+        county_flags = evaluate(register, internal)
+        county_distinct = county_flags.filter(pl.col("rule_id").is_in(HEADLINE_RULES))[
+            "person_key"
+        ].n_unique()
+        _check(plan, rule_counts(county_flags), county_distinct)
+        links.append(_links(internal, scenario.registrants, offsets["poverty"]))
+        flags.append(county_flags)
+        noise.append(county_noise)
+        files.add(poverty, output)
+        for label, value in scenario.decoys.items():
+            decoys[label] = decoys.get(label, 0) + value
+        for year, part in _exits(scenario.register).items():
+            for key, value in part.items():
+                exits[year][key] += value
+        described.append(
+            {
+                "region_code": region.home,
+                "registrants": scenario.registrants,
+                "households": scenario.register.households,
+            }
+        )
+        offsets["poverty"] += poverty.height
+        offsets["households"] += scenario.register.households
+        for name, frame in output.items():
+            offsets[name] += frame.height
+        taken = np.sort(np.concatenate([taken, scenario.people.codes()]))
+        del scenario, internal, output, poverty, register
+    files.close()
+    all_links = pl.concat(links).sort("registry", "record_key")
+    write_csv(all_links, truth / "links.csv", "utf-8")
+    all_flags = pl.concat(flags).sort(list(FLAG_COLUMNS))
+    _write_flags(all_flags, truth)
+    counts = rule_counts(all_flags)
+    distinct = all_flags.filter(pl.col("rule_id").is_in(HEADLINE_RULES))["person_key"].n_unique()
+    rows = {name: offsets[name] for name in ("poverty", *_BUILDERS)}
+    summary = _summary(
+        scale, seed, counts, distinct, rows, offsets["households"], all_links, exits, decoys,
+        noise,
+    )  # fmt: skip
+    summary["counties"] = [{"scale": plan.scale, **part} for part in described]
     write_json(summary, truth / "summary.json")
     return summary
