@@ -335,7 +335,10 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
     path = manifest_path(path)
     if not path.exists():
         folder = path.parent
-        hint = f"pass the path to your {MANIFEST_NAME}, or the folder that holds it"
+        hint = (
+            f"pass the path to your {MANIFEST_NAME} or the folder that holds it; "
+            f"`linkaudit init {folder}` drafts one for the data files there"
+        )
         what = (
             "file not found"
             if given is not None and not Path(given).is_dir()
