@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
@@ -277,8 +278,9 @@ class ComparatorSettings(BaseModel):
     #: Settings whose value names a canonical field of the beneficiaries registry.
     field_keys: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def build(self) -> Comparison:
-        raise NotImplementedError
+        """The comparison these settings describe (each comparator's own SQL levels)."""
 
 
 class CitizenIdSettings(ComparatorSettings):
