@@ -25,7 +25,7 @@ from linkaudit.config import SUFFIX_FORMATS, RegistryConfig
 from linkaudit.errors import InputFileError
 from linkaudit.ingest import SAMPLE_ROWS
 from linkaudit.ingest.canonical import header_key
-from linkaudit.ingest.readers import ROW, decode_text, read_registry
+from linkaudit.ingest.readers import ROW, decode_text, open_workbook, read_registry
 from linkaudit.normalize import normalize_ids
 from linkaudit.normalize.dates import read_dates
 from linkaudit.privacy import mask_text
@@ -171,15 +171,7 @@ def _csv_rows(utf8: bytes, separator: str) -> list[list[str | None]]:
 def _xlsx_layout(path: Path) -> tuple[str, list[str], int]:
     """(sheet, sheets, header row): the sheet with the widest rows (a notes sheet in front of
     the data is common), and its header row."""
-    import fastexcel
-
-    try:
-        reader = fastexcel.read_excel(str(path))
-    except Exception as exc:  # fastexcel raises its own error kinds for non-xlsx content
-        raise InputFileError(
-            f"{path}: not a readable Excel workbook ({type(exc).__name__})",
-            hint="save the file as .xlsx",
-        ) from None
+    reader = open_workbook(path)
     best: tuple[int, str, list[list[str | None]]] | None = None
     for name in reader.sheet_names:
         try:

@@ -14,6 +14,7 @@ import io
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -161,19 +162,25 @@ def _strip_header_names(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.rename(renames) if renames else frame
 
 
-def _read_xlsx(path: Path, reg: RegistryConfig) -> ReadResult:
+def open_workbook(path: Path) -> Any:
+    """A fastexcel reader for an xlsx file, or an InputFileError naming the file."""
     import fastexcel
 
-    checksum = file_checksum(path)
-    if path.stat().st_size == 0:
-        raise InputFileError(f"{path}: the file is empty", hint="check the export")
     try:
-        reader = fastexcel.read_excel(str(path))
+        return fastexcel.read_excel(str(path))
     except Exception as exc:  # fastexcel raises its own error kinds for non-xlsx content
         raise InputFileError(
             f"{path}: not a readable Excel workbook ({type(exc).__name__})",
             hint="save the file as .xlsx, or set `format:` to its real format",
         ) from None
+
+
+def _read_xlsx(path: Path, reg: RegistryConfig) -> ReadResult:
+
+    checksum = file_checksum(path)
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty", hint="check the export")
+    reader = open_workbook(path)
     sheets = reader.sheet_names
     sheet = reg.sheet if reg.sheet is not None else 0
     if isinstance(sheet, str) and sheet not in sheets:
