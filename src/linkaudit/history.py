@@ -320,33 +320,22 @@ def record_run(
     all (a run without its cases would make every case 'new' the next night)."""
     ensure_history(ws)
     with ws.transaction():
-        _insert_run(ws, run_id, started_at, manifest, summary, outcome)
+        ws.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                started_at.replace(tzinfo=None),
+                str(manifest.path),
+                manifest.as_of,
+                json.dumps(summary.get("input_checksums", {}), sort_keys=True),
+                summary.get("ruleset_hash"),
+                summary.get("tool_version"),
+                outcome.baseline_run,
+                json.dumps(outcome.counts, sort_keys=True),
+            ],
+        )
         fault_point("record_half")
         _insert_cases(ws, run_id, outcome)
-
-
-def _insert_run(
-    ws: Workspace,
-    run_id: str,
-    started_at: dt.datetime,
-    manifest: Manifest,
-    summary: dict[str, Any],
-    outcome: HistoryOutcome,
-) -> None:
-    ws.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run_id,
-            started_at.replace(tzinfo=None),
-            str(manifest.path),
-            manifest.as_of,
-            json.dumps(summary.get("input_checksums", {}), sort_keys=True),
-            summary.get("ruleset_hash"),
-            summary.get("tool_version"),
-            outcome.baseline_run,
-            json.dumps(outcome.counts, sort_keys=True),
-        ],
-    )
 
 
 def _insert_cases(ws: Workspace, run_id: str, outcome: HistoryOutcome) -> None:
