@@ -115,7 +115,7 @@ def test_a_locked_workspace_names_the_lock(runner, sample_ws: Path, tmp_path: Pa
 
 
 def test_a_read_only_database_folder_exits_2(runner, sample_ws: Path, monkeypatch) -> None:
-    from linkaudit import store
+    from linkaudit.engines import duckdb as store
 
     def read_only(path, read_only=False):  # type: ignore[no-untyped-def]
         raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Read-only file system')

@@ -20,13 +20,13 @@ from conftest import run, set_manifest
 from linkaudit import load_manifest
 from linkaudit.audit.rules import load_rules
 from linkaudit.audit.run import run_audit
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import ManifestError
 from linkaudit.evaluate import evaluate_links
 from linkaudit.ingest.draft import write_draft
 from linkaudit.ingest.profile import detect_header_row, profile_file
 from linkaudit.sample.dialects import CODES, DIALECTS, apply_dialect
 from linkaudit.sample.mashan import generate
-from linkaudit.store import Workspace
 from linkaudit.vocabulary import header_synonyms, rule_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +143,7 @@ def _truth_in_workspace_keys(root: Path) -> Path:
         return root / "truth"
     rows = pl.read_csv(rows_file, infer_schema=False).with_columns(pl.col("row").cast(pl.Int64))
     with Workspace(load_manifest(root).database, read_only=True) as ws:
-        keys = ws.query_pl('SELECT "_row" AS row, "_key" AS key FROM reg_poverty')
+        keys = ws.frame('SELECT "_row" AS row, "_key" AS key FROM reg_poverty')
     table = rows.join(keys, on="row", how="left").select("person_key", "key")
     assert table.get_column("key").null_count() == 0
     out = root / "truth_keys"

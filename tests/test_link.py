@@ -407,8 +407,8 @@ def test_blocking_key_rejected(key: str, message: str) -> None:
 def test_blocking_keys_with_functions_find_the_right_pairs(tmp_path: Path) -> None:
     """year(ye), substr(sub, a, b) and left(le, n) on a tiny workspace: exactly the pairs whose
     keys agree, through the pass counts and the pairs the linker joins on."""
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.link.blocking import count_pairs_sql, pairs_sql, parse_passes
-    from linkaudit.store import Workspace
 
     header = ["key", "姓名", "ye", "sub", "le"]
     write_csv(
@@ -459,9 +459,9 @@ def test_blocking_keys_with_functions_find_the_right_pairs(tmp_path: Path) -> No
     ws = Workspace(manifest.database)
     try:
         for p, want in zip(parse_passes(blocking), expected, strict=True):
-            got = set(ws.fetchall(pairs_sql(p, "reg_ben", "reg_dept")))
+            got = set(ws.rows(pairs_sql(p, "reg_ben", "reg_dept")))
             assert got == want, p.name
-            assert ws.scalar(count_pairs_sql(p, "reg_ben", "reg_dept")) == len(want)
+            assert ws.value(count_pairs_sql(p, "reg_ben", "reg_dept")) == len(want)
     finally:
         ws.close()
     report = link_workspace(manifest)

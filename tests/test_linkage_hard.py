@@ -18,12 +18,12 @@ import yaml
 
 from conftest import SAMPLE, write_csv, write_manifest
 from linkaudit import load_manifest, load_workspace
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.link import comparisons as C
 from linkaudit.link.blocking import id_variant_pairs_sql
 from linkaudit.link.engine import _id_neighbour_u, link_workspace
 from linkaudit.link.model import estimate_u, run_em
 from linkaudit.normalize import check_char
-from linkaudit.store import Workspace
 from test_link import _level, idrow, pid, typo
 
 ID_A = pid("45012419850409522")
@@ -117,13 +117,13 @@ def test_neighbour_u_counts_a_region_neighbour_as_a_check_typo_not_a_digit_typo(
         pid("450124" + "".join(str((3 * k + p) % 10) for p in range(11))) for k in range(10)
     ]
     ben_ids = [region_neighbour(x) for x in dept_ids] + [pid("45012719600101001")]
-    ws.execute(
+    ws.run(
         "CREATE TABLE reg_poverty AS SELECT 'B' || i::VARCHAR AS _key, id AS id_number, "
         "TRUE AS id_usable, FALSE AS id_suspect FROM (SELECT unnest(?) AS id, "
         "generate_subscripts(?, 1) AS i)",
         [ben_ids, ben_ids],
     )
-    ws.execute(
+    ws.run(
         "CREATE TABLE reg_vehicles AS SELECT 'V' || i::VARCHAR AS _key, id AS id_number, "
         "'valid' AS id_status, TRUE AS id_usable, (i % 10 = 0) AS id_suspect "
         "FROM (SELECT unnest(?) AS id, generate_subscripts(?, 1) AS i)",
@@ -131,7 +131,7 @@ def test_neighbour_u_counts_a_region_neighbour_as_a_check_typo_not_a_digit_typo(
     )
     reg = load_manifest(_tiny_manifest(tmp_path)).registries["vehicles"]
     u = _id_neighbour_u(ws, "reg_poverty", [reg], len(ben_ids), 42)
-    typos = int(ws.scalar("SELECT count(*) FROM reg_vehicles")) * (17 * 9 + 10)
+    typos = int(ws.value("SELECT count(*) FROM reg_vehicles")) * (17 * 9 + 10)
     swaps = sum(sum(a != b for a, b in zip(x, x[1:], strict=False)) for x in dept_ids)
     pairs = (typos + swaps) * len(ben_ids)
     share = 1 / 10  # suspect share among usable department IDs (none in the register)

@@ -676,23 +676,23 @@ def test_rule_sql_cannot_list_files(tmp_path: Path, allow_list_gap) -> None:
 def test_rules_run_with_external_access_locked(tmp_path: Path) -> None:
     from linkaudit.audit.engine import run_rules
     from linkaudit.audit.run import load_manifest_rules
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.link.engine import link_workspace
     from linkaudit.load import load_workspace
-    from linkaudit.store import Workspace
 
     manifest = load_manifest(_small_workspace(tmp_path / "w"))
     _user_rule(tmp_path / "w", "id_status = 'valid'", rule_id="ok_rule")
     with Workspace(manifest.database) as ws:
         load_workspace(manifest, ws=ws)
         link_workspace(manifest, ws=ws)
-        assert ws.fetchone("SELECT current_setting('enable_external_access')") == (True,)
+        assert ws.row("SELECT current_setting('enable_external_access')") == (True,)
         run_rules(ws, manifest, load_manifest_rules(manifest))
-        state = ws.fetchone(
+        state = ws.row(
             "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
         )
         assert state == (False, True)
         with pytest.raises(duckdb.Error, match="locked"):
-            ws.execute("SET enable_external_access = true")
+            ws.run("SET enable_external_access = true")
         run_rules(ws, manifest, load_manifest_rules(manifest))  # a second run on it works
 
 

@@ -33,7 +33,7 @@ _PUBLIC = {
     "link_workspace": "linkaudit.link.engine",
     "LoadReport": "linkaudit.load",
     "load_workspace": "linkaudit.load",
-    "Workspace": "linkaudit.store",
+    "Workspace": "linkaudit.engines.duckdb",
 }
 
 __all__ = [
@@ -56,11 +56,11 @@ __all__ = [
 if TYPE_CHECKING:
     from linkaudit.audit.run import AuditResult, run_audit
     from linkaudit.config import Manifest, RegistryConfig, load_manifest
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.errors import LinkauditError
     from linkaudit.evaluate import EvalReport, evaluate_links
     from linkaudit.link.engine import LinkReport, link_workspace
     from linkaudit.load import LoadReport, load_workspace
-    from linkaudit.store import Workspace
 
 
 assert sorted(_PUBLIC) == [n for n in __all__ if n != "__version__"]

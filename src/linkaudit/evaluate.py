@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 
 from linkaudit.config import Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import InputFileError, WorkspaceError
 from linkaudit.privacy import mask_frame
-from linkaudit.store import Workspace
 
 
 @dataclass
@@ -106,11 +106,11 @@ def evaluate_links(
                 f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
             )
         truth = read_truth_links(Path(truth_dir))
-        ws.con.register("_truth", truth.to_arrow())
+        ws.register("_truth", truth)
         try:
             report = _evaluate(ws, manifest, worst)
         finally:
-            ws.con.unregister("_truth")
+            ws.unregister("_truth")
         flags_path = Path(truth_dir) / "flags.csv"
         if flags_path.exists() and ws.has_table("findings"):
             report.flags = _evaluate_flags(ws, manifest, flags_path)
@@ -123,7 +123,7 @@ def evaluate_links(
 def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
     sources = [r.name for r in manifest.sources]
     # Compare at the level of persons: a beneficiary registered twice is one person.
-    ws.execute(
+    ws.run(
         """
         CREATE OR REPLACE TEMP TABLE _eval AS
         WITH ent AS (SELECT record_key, person_id FROM entities WHERE registry = 'beneficiaries'),
@@ -144,7 +144,7 @@ def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
           ON t.registry = p.registry AND t.record_key = p.record_key AND t.person = p.person
         """
     )
-    rows = ws.fetchall(
+    rows = ws.rows(
         """
         SELECT registry, count(true_person), count(predicted_person),
                count(*) FILTER (true_person IS NOT NULL AND predicted_person IS NOT NULL)
@@ -162,7 +162,7 @@ def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
         sum(s.predicted for s in report.scores),
         sum(s.true_positive for s in report.scores),
     )
-    errors = ws.query_pl(
+    errors = ws.frame(
         f"""
         SELECT e.registry, e.record_key, e.true_person, e.predicted_person,
                CASE WHEN e.true_person IS NULL THEN 'false link' ELSE 'missed link' END AS error,
@@ -193,12 +193,10 @@ def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score
         {"rule_id": list(scopes), "scope": list(scopes.values())},
         schema={"rule_id": pl.Utf8, "scope": pl.Utf8},
     )
-    ws.con.register(
-        "_truth_flags", truth.select("rule_id", "person_key", "household_key").to_arrow()
-    )
-    ws.con.register("_scopes", scope_frame.to_arrow())
+    ws.register("_truth_flags", truth.select("rule_id", "person_key", "household_key"))
+    ws.register("_scopes", scope_frame)
     try:
-        rows = ws.fetchall(
+        rows = ws.rows(
             """
             WITH unit AS (
                 SELECT DISTINCT 'truth' AS side, f.rule_id,
@@ -218,6 +216,6 @@ def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score
             """
         )
     finally:
-        ws.con.unregister("_truth_flags")
-        ws.con.unregister("_scopes")
+        ws.unregister("_truth_flags")
+        ws.unregister("_scopes")
     return [Score(r, int(t), int(p), int(tp)) for r, t, p, tp in rows]

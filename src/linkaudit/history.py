@@ -22,10 +22,10 @@ from typing import Any
 import polars as pl
 
 from linkaudit.config import Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import InputFileError, LinkauditError, WorkspaceError
 from linkaudit.faults import fault_point
 from linkaudit.ingest.readers import read_small_csv
-from linkaudit.store import Workspace
 
 OUTCOMES = ("confirmed", "cleared", "pending")
 #: Words cadres write in the outcome column, mapped to outcomes.
@@ -67,7 +67,7 @@ def ensure_history(ws: Workspace) -> None:
             )
         return
     for sql in _SCHEMA:
-        ws.execute(sql)
+        ws.run(sql)
 
 
 def resolve_run(ws: Workspace, ref: str, ruleset: str | None = None) -> str | None:
@@ -79,16 +79,16 @@ def resolve_run(ws: Workspace, ref: str, ruleset: str | None = None) -> str | No
     if ref in ("latest", "previous"):
         offset = 0 if ref == "latest" else 1
         where, args = ("WHERE ruleset_hash = ?", [ruleset]) if ruleset else ("", [])
-        row = ws.fetchone(
+        row = ws.row(
             f"SELECT run_id FROM runs {where} "
             f"ORDER BY started_at DESC, run_id DESC LIMIT 1 OFFSET {offset}",
             args,
         )
         return None if row is None else str(row[0])
-    rows = ws.fetchall("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [ref])
+    rows = ws.rows("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [ref])
     if len(rows) == 1:
         return str(rows[0][0])
-    known = [r[0] for r in ws.fetchall("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")]
+    known = [r[0] for r in ws.rows("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")]
     raise LinkauditError(
         f"run {ref!r} {'is ambiguous' if rows else 'not found'} in {ws.path}",
         hint=f"use 'latest', 'previous' or a run id; recent runs: {', '.join(known) or 'none'}",
@@ -215,7 +215,7 @@ def apply_history(
     exempt = exemption_mask(exceptions, exemptions, today)
     exempted = exceptions.filter(exempt)
     current = exceptions.filter(~exempt)
-    latest_outcome = ws.query_pl(
+    latest_outcome = ws.frame(
         """
         SELECT case_id, rule_id, unit_key, outcome, reason, evidence_hash AS verified_hash
         FROM (SELECT *, row_number() OVER (PARTITION BY case_id ORDER BY imported_at DESC) AS rn
@@ -251,12 +251,12 @@ def apply_history(
         ]
     ).implode()
     if baseline:
-        prior = ws.query_pl(
+        prior = ws.frame(
             "SELECT DISTINCT case_id FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
             [baseline],
         )
         prior_ids = prior.get_column("case_id").implode()
-        resolved = ws.query_pl(
+        resolved = ws.frame(
             "SELECT case_id, rule_id, unit_key, household_key, person_key, township "
             "FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
             [baseline],
@@ -320,7 +320,7 @@ def record_run(
     all (a run without its cases would make every case 'new' the next night)."""
     ensure_history(ws)
     with ws.transaction():
-        ws.execute(
+        ws.run(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
@@ -357,11 +357,11 @@ def _insert_cases(ws: Workspace, run_id: str, outcome: HistoryOutcome) -> None:
     )
     frame = pl.concat([reported, hidden]).with_columns(pl.lit(run_id).alias("run_id"))
     frame = frame.select("run_id", *cols, "status", "suppressed")  # run_cases column order
-    ws.con.register("_run_cases", frame.to_arrow())
+    ws.register("_run_cases", frame)
     try:
-        ws.execute("INSERT INTO run_cases SELECT * FROM _run_cases")
+        ws.run("INSERT INTO run_cases SELECT * FROM _run_cases")
     finally:
-        ws.con.unregister("_run_cases")
+        ws.unregister("_run_cases")
 
 
 # -- diff -----------------------------------------------------------------------------------
@@ -439,4 +439,4 @@ def diff_workspace(ws: Workspace, old_ref: str, new_ref: str) -> Diff:
         "SELECT case_id, rule_id, unit_key, household_key, person_key, township, status "
         "FROM run_cases WHERE run_id = ? AND suppressed = 'no' ORDER BY rule_id, unit_key"
     )
-    return diff_runs(ws.query_pl(query, [old_id]), ws.query_pl(query, [new_id]), old_id, new_id)
+    return diff_runs(ws.frame(query, [old_id]), ws.frame(query, [new_id]), old_id, new_id)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from linkaudit.config import Manifest, RegistryConfig
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.faults import fault_point
 from linkaudit.ingest.canonical import KEY, canonicalize
 from linkaudit.ingest.readers import ROW, file_checksum, read_registry
-from linkaudit.store import Workspace, table_name
+from linkaudit.store import table_name
 from linkaudit.vocabulary import ID_STATUSES
 
 #: Called as progress(registry_name, step, done_steps, total_steps).
@@ -90,7 +91,7 @@ def load_registry(ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = No
     # with the canonical one, so a failed load leaves the previous tables in place.
     staging = table_name("raw", reg.name) + "__staging"
     with ThreadPoolExecutor(max_workers=1) as pool:
-        raw_written = pool.submit(ws.write_table_on_cursor, staging, raw)
+        raw_written = pool.submit(ws.put_on_cursor, staging, raw)
         try:
             canonical = canonicalize(
                 result.frame, reg, as_of=as_of, numeric_cells=result.numeric_cells
@@ -100,19 +101,19 @@ def load_registry(ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = No
     frame = canonical.frame
     if reg.role == "beneficiaries" and not reg.key:
         frame = surrogate_keys(ws, frame)
-    ws.execute("BEGIN TRANSACTION")
+    ws.run("BEGIN TRANSACTION")
     try:
-        ws.execute(f"DROP TABLE IF EXISTS {table_name('raw', reg.name)}")
-        ws.execute(f"ALTER TABLE {staging} RENAME TO {table_name('raw', reg.name)}")
-        ws.write_table(table_name("reg", reg.name), frame)
+        ws.run(f"DROP TABLE IF EXISTS {table_name('raw', reg.name)}")
+        ws.run(f"ALTER TABLE {staging} RENAME TO {table_name('raw', reg.name)}")
+        ws.put(table_name("reg", reg.name), frame)
         ws.replace_quarantine(reg.name, canonical.quarantine)
         counts = frame.get_column("id_status").value_counts()
         id_status = {s: 0 for s in ID_STATUSES}
         for status, n in counts.iter_rows():
             id_status[str(status)] = int(n)
         quarantined = canonical.quarantine.get_column("row").n_unique()
-        ws.execute("DELETE FROM load_log WHERE registry = ?", [reg.name])
-        ws.execute(
+        ws.run("DELETE FROM load_log WHERE registry = ?", [reg.name])
+        ws.run(
             "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 reg.name,
@@ -127,7 +128,7 @@ def load_registry(ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = No
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
             ],
         )
-        ws.execute("COMMIT")
+        ws.run("COMMIT")
     except BaseException:
         ws.rollback()
         raise
@@ -164,18 +165,18 @@ def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
     SHA-256 keyed with the workspace's secret, over the ID number when it is usable, else over
     household, name and birth date; a second row with the same identity gets `-2`, and so on,
     in file order. Not reversible into the ID without the secret."""
-    ws.con.register(
+    ws.register(
         "_linkaudit_keys",
         frame.select(
             ROW,
             "id_number",
             "id_status",
             *(c for c in ("household", "name", "birth_date") if c in frame.columns),
-        ).to_arrow(),
+        ),
     )
     household = "household" if "household" in frame.columns else "NULL"
     try:
-        keys = ws.query_pl(
+        keys = ws.frame(
             f"""
             WITH ident AS (
                 SELECT "{ROW}" AS r, CASE WHEN id_status IN ('valid', 'upgraded_15')
@@ -192,7 +193,7 @@ def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
             [ws.secret()],
         )
     finally:
-        ws.con.unregister("_linkaudit_keys")
+        ws.unregister("_linkaudit_keys")
     joined = frame.join(keys, left_on=ROW, right_on="r", how="left")
     return joined.with_columns(pl.col("k").alias(KEY)).drop("k").select(frame.columns)
 
@@ -203,7 +204,7 @@ def unchanged_load(
     """The previous load of this registry, if its file and settings are unchanged."""
     if not reg.path.is_file() or not ws.has_table(table_name("reg", reg.name)):
         return None
-    row = ws.fetchone(
+    row = ws.row(
         "SELECT file, format, encoding, checksum, fields_hash, rows_read, rows_loaded, "
         "rows_quarantined FROM load_log WHERE registry = ?",
         [reg.name],
@@ -213,9 +214,7 @@ def unchanged_load(
     started = time.perf_counter()
     if file_checksum(reg.path) != row[3]:
         return None
-    counts = ws.fetchall(
-        f"SELECT id_status, count(*) FROM {table_name('reg', reg.name)} GROUP BY ALL"
-    )
+    counts = ws.rows(f"SELECT id_status, count(*) FROM {table_name('reg', reg.name)} GROUP BY ALL")
     id_status = {s: 0 for s in ID_STATUSES} | {str(k): int(n) for k, n in counts}
     return RegistryLoad(
         registry=reg.name,

@@ -26,7 +26,7 @@ import polars as pl
 if TYPE_CHECKING:
     from linkaudit.audit.rules import Rule
     from linkaudit.config import Manifest
-    from linkaudit.store import Workspace
+    from linkaudit.engines.duckdb import Workspace
 
 # An ID standing alone: not glued to ASCII letters, digits or '_'. Beyond the 15- and
 # 18-character forms, a run of 16, 17 or 19 digits (an ID with a digit lost or doubled) and an
@@ -186,7 +186,7 @@ def id_column_warnings(ws: Workspace, manifest: Manifest, rules: Iterable[Rule])
         if not ws.has_table(table):
             continue
         types = dict(
-            ws.fetchall(
+            ws.rows(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_name = ?",
                 [table],
@@ -224,7 +224,7 @@ def id_column_warnings(ws: Workspace, manifest: Manifest, rules: Iterable[Rule])
         if not checks:
             continue
         pattern = quote_literal(_ID_SQL)
-        counts = ws.fetchone(
+        counts = ws.row(
             "SELECT "
             + ", ".join(
                 # Length first (CASE: AND does not short-circuit): most keys are short codes,

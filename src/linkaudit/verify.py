@@ -13,12 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import InputFileError
 from linkaudit.history import OUTCOME_WORDS, OUTCOMES, ensure_history
 from linkaudit.ingest.readers import read_small_csv
 from linkaudit.privacy import mask_frame, undo_neutralised
 from linkaudit.report.outputs import CHINESE_HEADERS, HEADER_COLUMNS
-from linkaudit.store import Workspace
 
 _NEEDED = ("run_id", "case_id", "outcome")
 _READ_COLUMNS = (*_NEEDED, "reason")
@@ -133,12 +133,10 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
     problems: list[str] = []
     records: dict[str, tuple[str, str, str | None, str]] = {}
     run_ids: set[str] = set()
-    known_runs = {r[0] for r in ws.fetchall("SELECT run_id FROM runs")}
+    known_runs = {r[0] for r in ws.rows("SELECT run_id FROM runs")}
     cases = {
         (r[0], r[1]): (r[2], r[3], r[4])
-        for r in ws.fetchall(
-            "SELECT run_id, case_id, rule_id, unit_key, evidence_hash FROM run_cases"
-        )
+        for r in ws.rows("SELECT run_id, case_id, rule_id, unit_key, evidence_hash FROM run_cases")
     }
     for where, frame, first_row in _read_tables(path):
         missing = [c for c in _NEEDED if c not in frame.columns]
@@ -226,11 +224,11 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
             },
             orient="row",
         )
-        ws.con.register("_verifications", frame.to_arrow())
+        ws.register("_verifications", frame)
         try:
-            ws.execute("INSERT INTO verifications SELECT * FROM _verifications")
+            ws.run("INSERT INTO verifications SELECT * FROM _verifications")
         finally:
-            ws.con.unregister("_verifications")
+            ws.unregister("_verifications")
     by_outcome = {o: sum(1 for r in records.values() if r[1] == o) for o in OUTCOMES}
     return {
         "imported": len(records),
@@ -245,7 +243,7 @@ def verification_status(
     """Per rule and township, over the latest run's cases (cleared-and-suppressed included),
     optionally of one rule and/or one township."""
     ensure_history(ws)
-    frame = ws.query_pl(
+    frame = ws.frame(
         """
         WITH latest AS (SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1),
         cases AS (SELECT c.* FROM run_cases c JOIN latest USING (run_id)),

@@ -25,9 +25,10 @@ from linkaudit.audit.compile import (
 )
 from linkaudit.audit.rules import AGGREGATE_UNITS, Rule
 from linkaudit.config import DATE_TYPES, Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import RuleError, WorkspaceError
 from linkaudit.privacy import mask_text
-from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
+from linkaudit.store import quote_ident, quote_literal, table_name
 
 #: Fields whose values must never reach an output unmasked.
 SENSITIVE_FIELDS = frozenset({"id_number"})
@@ -363,13 +364,13 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
         if check.sql is None:
             continue
         try:
-            ws.execute(f"EXPLAIN {check.sql}")
+            ws.run(f"EXPLAIN {check.sql}")
         except duckdb.Error as exc:
             problems.append(f"{check.rule.source}: rule {check.rule.id}: {_first_line(exc)}")
     if problems:
         raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
     unflagged = _missing_lookups(ws, manifest, checks)
-    ws.execute(
+    ws.run(
         "CREATE OR REPLACE TABLE findings (rule_id VARCHAR, person_key VARCHAR, "
         "household_key VARCHAR, evidence_registry VARCHAR, evidence_key VARCHAR, "
         "match_probability DOUBLE)"
@@ -385,13 +386,13 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
             report.results.append(result)
             continue
         try:
-            ws.execute(f"INSERT INTO findings SELECT DISTINCT * FROM ({check.sql})")
+            ws.run(f"INSERT INTO findings SELECT DISTINCT * FROM ({check.sql})")
         except duckdb.Error as exc:  # e.g. an invalid regular expression met at run time
             raise RuleError(
                 [f"{rule.source}: rule {rule.id}: {_first_line(exc)}"],
                 hint="fix the rule's condition",
             ) from None
-        row = ws.fetchone(
+        row = ws.row(
             "SELECT count(DISTINCT person_key), count(DISTINCT household_key), "
             "count(DISTINCT (evidence_registry, evidence_key)) FILTER (evidence_key IS NOT NULL) "
             "FROM findings WHERE rule_id = ?",
@@ -403,7 +404,7 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
             # A flagged household puts every member at issue, not only the one who matched.
             bt = quote_ident(table_name("reg", manifest.beneficiaries.name))
             result.persons = int(
-                ws.scalar(
+                ws.value(
                     f"SELECT count(*) FROM {bt} WHERE household IN "
                     "(SELECT household_key FROM findings WHERE rule_id = ?)",
                     [rule.id],
@@ -441,7 +442,7 @@ def _missing_lookups(
             continue
         from_sql, where_sql = check.lookup_rows
         for lookup in check.lookups:
-            missing = ws.fetchall(missing_lookup_sql(lookup, from_sql, where_sql))
+            missing = ws.rows(missing_lookup_sql(lookup, from_sql, where_sql))
             if not missing:
                 continue
             rows = sum(int(n) for _, n in missing)
@@ -475,13 +476,13 @@ def _forbid_file_access(ws: Workspace) -> None:
     gap in the allow-list still cannot read or write a file. DuckDB cannot turn it back on for
     this connection; nothing after the rules needs it (outputs are written by polars and
     xlsxwriter, not by DuckDB)."""
-    state = ws.fetchone(
+    state = ws.row(
         "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
     )
     if state == (False, True):  # already locked down (a second run on this connection)
         return
-    ws.execute("SET enable_external_access = false")
-    ws.execute("SET lock_configuration = true")
+    ws.run("SET enable_external_access = false")
+    ws.run("SET lock_configuration = true")
 
 
 def _first_line(exc: Exception) -> str:
@@ -496,7 +497,7 @@ def _distinct_persons(ws: Workspace, rule_ids: list[str]) -> int:
         return 0
     marks = ", ".join("?" for _ in rule_ids)
     return int(
-        ws.scalar(
+        ws.value(
             f"SELECT count(DISTINCT person_key) FROM findings WHERE rule_id IN ({marks})", rule_ids
         )
     )

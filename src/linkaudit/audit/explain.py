@@ -22,11 +22,12 @@ from typing import Any
 
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import LinkauditError, WorkspaceError
 from linkaudit.normalize import mask_id
 from linkaudit.normalize.idcard import normalize_id
 from linkaudit.privacy import mask_sql, mask_value
-from linkaudit.store import Workspace, quote_ident, table_name
+from linkaudit.store import quote_ident, table_name
 
 
 def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
         if info.status in ("valid", "upgraded_15") and info.id_number:
             people = _people_where(ws, bt, has_household, "id_number = ?", [info.id_number])
     if not people:
-        named = ws.fetchall(
+        named = ws.rows(
             f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
             f"FROM {quote_ident(bt)} WHERE name_raw = ? ORDER BY _key",
             [key.strip()],
@@ -66,7 +67,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
         )
     keys = [p[0] for p in people]
     marks = ", ".join("?" for _ in keys)
-    findings = ws.fetchall(
+    findings = ws.rows(
         f"SELECT rule_id, person_key, evidence_registry, evidence_key, match_probability "
         f"FROM findings WHERE person_key IN ({marks}) ORDER BY rule_id, person_key, evidence_key",
         keys,
@@ -88,7 +89,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
             item["department"] = reg.department
             rt = table_name("reg", registry)
             cols = [c for c in ws.columns(rt) if not c.startswith("id_") and c not in ("_row",)]
-            row = ws.fetchone(
+            row = ws.row(
                 f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(rt)} "
                 f"WHERE _key = ?",
                 [record_key],
@@ -96,7 +97,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
             item["record"] = {
                 c: (None if v is None else str(v)) for c, v in zip(cols, row or [], strict=False)
             }
-            link = ws.fetchone(
+            link = ws.row(
                 f"SELECT match_weight, decision, pass, weight_prior, "
                 f"{', '.join(level_cols + [c.replace('level_', 'weight_', 1) for c in level_cols])} "
                 f"FROM links WHERE registry = ? AND record_key = ?",
@@ -165,7 +166,7 @@ def _people_where(
 ) -> list[tuple[Any, ...]]:
     """Registrants matching `where`, with their whole households."""
     hh = "household" if has_household else "NULL"
-    return ws.fetchall(
+    return ws.rows(
         f"SELECT _key, {hh}, name_raw, id_number FROM {quote_ident(bt)} WHERE "
         + (
             f"household IN (SELECT household FROM {quote_ident(bt)} WHERE {where}) "
@@ -189,7 +190,7 @@ def _rules(manifest: Manifest) -> dict[str, Rule]:
 
 def _row(ws: Workspace, table: str, key: str) -> dict[str, Any] | None:
     cols = [c for c in ws.columns(table) if not c.startswith("id_") and c != "_row"]
-    row = ws.fetchone(
+    row = ws.row(
         f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table)} "
         "WHERE _key = ?",
         [key],
@@ -335,7 +336,7 @@ def _aggregates(findings: list[dict[str, Any]], rules: dict[str, Rule], manifest
 
 def _people(ws: Workspace, bt: str, has_household: bool, key: str) -> list[tuple[Any, ...]]:
     where = "_key = ?" + (" OR household = ?" if has_household else "")
-    return ws.fetchall(
+    return ws.rows(
         f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
         f"FROM {quote_ident(bt)} WHERE {where} ORDER BY _key",
         [key, key] if has_household else [key],
@@ -346,7 +347,7 @@ def _case_unit(ws: Workspace, case_id: str) -> str | None:
     """The flagged unit (person or household key) of a case id, from the latest run having it."""
     if not (ws.has_table("run_cases") and ws.has_table("runs")):
         return None
-    row = ws.fetchone(
+    row = ws.row(
         "SELECT c.unit_key FROM run_cases c JOIN runs r USING (run_id) WHERE c.case_id = ? "
         "ORDER BY r.started_at DESC LIMIT 1",
         [case_id],
@@ -363,7 +364,7 @@ def _people_by_masked_key(
     if has_household:
         where += f" OR {mask_sql('household')} = ?"
         params.append(key)
-    rows = ws.fetchall(
+    rows = ws.rows(
         f"SELECT _key, {'household' if has_household else 'NULL'} FROM {quote_ident(bt)} "
         f"WHERE {where}",
         params,

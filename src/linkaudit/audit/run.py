@@ -26,6 +26,7 @@ from linkaudit.audit.engine import (
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.audit.unknown_values import unknown_values
 from linkaudit.config import Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import environment_fault
 from linkaudit.faults import fault_point
 from linkaudit.history import (
@@ -49,7 +50,6 @@ from linkaudit.report.outputs import (
 )
 from linkaudit.report.publish import OutputSet, check_output
 from linkaudit.report.workbook import split_workbooks
-from linkaudit.store import Workspace
 
 Progress = Callable[[str, str, int, int], None]
 
@@ -144,7 +144,7 @@ def run_audit(
         cached = None if force else _cached_findings(ws, state)
         if cached is None:
             # Any findings cache left is stale from here on, even if this run is killed.
-            ws.execute("DROP TABLE IF EXISTS findings_state")
+            ws.run("DROP TABLE IF EXISTS findings_state")
             rules_report = run_rules(ws, manifest, rules)
             fault_point("rules_half")
             exceptions = build_exceptions(ws, manifest, rules, run_id)
@@ -158,11 +158,11 @@ def run_audit(
         if progress:
             progress("", "writing outputs", 0, 1)
         history = apply_history(ws, exceptions, baseline_run, exemptions, today)
-        links = ws.query_pl(
+        links = ws.frame(
             "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
             "match_probability, decision FROM links ORDER BY registry, record_key"
         )
-        quarantine = ws.query_pl(
+        quarantine = ws.frame(
             'SELECT registry, file, "row", "column", reason FROM quarantine '
             'ORDER BY registry, "row", "column"'
         )
@@ -263,7 +263,7 @@ def _rules_state(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
 def _cached_findings(ws: Workspace, state: str) -> tuple[RulesReport, pl.DataFrame] | None:
     if not (ws.has_table("findings_state") and ws.has_table("findings_exceptions")):
         return None
-    row = ws.fetchone("SELECT state, report FROM findings_state")
+    row = ws.row("SELECT state, report FROM findings_state")
     if row is None or row[0] != state:
         return None
     data = json.loads(row[1])
@@ -274,7 +274,7 @@ def _cached_findings(ws: Workspace, state: str) -> tuple[RulesReport, pl.DataFra
     )
     if "evidence_zh" not in ws.columns("findings_exceptions"):
         return None  # stored by an earlier version: rebuild
-    return report, ws.query_pl("SELECT * FROM findings_exceptions")
+    return report, ws.frame("SELECT * FROM findings_exceptions")
 
 
 def _store_findings_state(
@@ -286,9 +286,9 @@ def _store_findings_state(
         "ineligible_distinct": report.ineligible_distinct,
     }
     with ws.transaction():
-        ws.write_table("findings_exceptions", exceptions)
-        ws.execute("CREATE OR REPLACE TABLE findings_state (state VARCHAR, report VARCHAR)")
-        ws.execute(
+        ws.put("findings_exceptions", exceptions)
+        ws.run("CREATE OR REPLACE TABLE findings_state (state VARCHAR, report VARCHAR)")
+        ws.run(
             "INSERT INTO findings_state VALUES (?, ?)",
             [state, json.dumps(data, ensure_ascii=False)],
         )
@@ -338,4 +338,4 @@ def _summary(
 
 
 def findings_frame(ws: Workspace) -> pl.DataFrame:
-    return ws.query_pl("SELECT * FROM findings ORDER BY rule_id, person_key, evidence_key")
+    return ws.frame("SELECT * FROM findings ORDER BY rule_id, person_key, evidence_key")

@@ -9,8 +9,9 @@ the vocabulary (data/vocabulary.yaml) is reported, so the user adds a `values:` 
 from __future__ import annotations
 
 from linkaudit.config import Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.privacy import mask_text
-from linkaudit.store import Workspace, table_name
+from linkaudit.store import table_name
 from linkaudit.vocabulary import rule_vocabulary
 
 __all__ = ["unknown_value_warnings", "unknown_values", "unknown_values_sql"]
@@ -39,7 +40,7 @@ def unknown_values(ws: Workspace, manifest: Manifest) -> dict[str, dict[str, int
         if not fields or not ws.has_table(table):
             continue
         for field in fields:
-            rows = ws.fetchall(unknown_values_sql(table, field), [sorted(vocabulary[field])])
+            rows = ws.rows(unknown_values_sql(table, field), [sorted(vocabulary[field])])
             if not rows:
                 continue
             listed = {mask_text(str(v)): int(n) for v, n in rows[:MAX_LISTED]}

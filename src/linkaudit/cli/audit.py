@@ -264,7 +264,7 @@ def explain(
     """Why a registrant or household was flagged: rules, evidence records, link weights."""
     from linkaudit.audit.explain import explain as explain_key
     from linkaudit.config import load_manifest
-    from linkaudit.store import Workspace
+    from linkaudit.engines.duckdb import Workspace
 
     if len(args) > 2:
         raise typer.BadParameter("give at most a manifest and a key", param_hint="ARGS")

@@ -35,8 +35,8 @@ def diff(
 ) -> None:
     """New, persisting and resolved cases between two runs (by stable case id)."""
     from linkaudit.config import load_manifest
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.history import diff_files, diff_workspace
-    from linkaudit.store import Workspace
 
     if manifest is not None:
         config = load_manifest(manifest)
@@ -93,7 +93,7 @@ def verify_import(
     reported with file, row and column, and nothing is stored.
     """
     from linkaudit.config import load_manifest
-    from linkaudit.store import Workspace
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.verify import import_outcomes
 
     config = load_manifest(manifest)
@@ -117,7 +117,7 @@ def verify_status(
     """Per rule and township: flagged, verified, confirmed, cleared and the confirmation rate,
     with totals."""
     from linkaudit.config import load_manifest
-    from linkaudit.store import Workspace
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.verify import status_totals, verification_status
 
     config = load_manifest(manifest)

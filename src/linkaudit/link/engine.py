@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import WorkspaceError
 from linkaudit.faults import fault_point
 from linkaudit.link.blocking import (
@@ -43,7 +44,7 @@ from linkaudit.link.blocking import (
 )
 from linkaudit.link.comparisons import Comparison, build, default_comparisons
 from linkaudit.link.model import LevelParams, Model, estimate_u, run_em
-from linkaudit.store import Workspace, quote_ident, table_name
+from linkaudit.store import quote_ident, table_name
 
 Progress = Callable[[str, str, int, int], None]
 
@@ -150,7 +151,7 @@ def link_inputs_hash(ws: Workspace, manifest: Manifest) -> str:
     settings and the tool version."""
     from linkaudit import __version__
 
-    rows = ws.fetchall("SELECT registry, checksum, fields_hash FROM load_log ORDER BY registry")
+    rows = ws.rows("SELECT registry, checksum, fields_hash FROM load_log ORDER BY registry")
     spec = {
         "loads": [list(r) for r in rows if r[0] in manifest.registries],
         "linkage": manifest.linkage.model_dump(mode="json"),
@@ -173,17 +174,17 @@ def link_workspace(
     try:
         inputs = link_inputs_hash(ws, manifest)
         if not force and ws.has_table("link_state") and ws.has_table("links"):
-            row = ws.fetchone("SELECT inputs_hash, report FROM link_state")
+            row = ws.row("SELECT inputs_hash, report FROM link_state")
             if row and row[0] == inputs:
                 return LinkReport.from_dict(json.loads(row[1]), reused=True)
         # The links are rebuilt table by table: until the new state is written, no state may
         # vouch for them (a run killed half-way must not leave half the links 'reusable').
-        ws.execute("DROP TABLE IF EXISTS link_state")
+        ws.run("DROP TABLE IF EXISTS link_state")
         report = _link(ws, manifest, progress)
         fault_point("link_half")
         with ws.transaction():
-            ws.execute("CREATE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
-            ws.execute(
+            ws.run("CREATE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
+            ws.run(
                 "INSERT INTO link_state VALUES (?, ?)",
                 [inputs, json.dumps(report.as_dict(), ensure_ascii=False, default=str)],
             )
@@ -230,7 +231,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
         for j, p in enumerate(passes):
             if p.is_id_variants:
                 sql = id_variant_pairs_sql(left, right)
-                pairs = int(ws.scalar(f"SELECT count(*) FROM ({sql})"))
+                pairs = int(ws.value(f"SELECT count(*) FROM ({sql})"))
                 report.passes.append(PassCount(reg.name, p.name, pairs, False))
                 selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({sql})")
                 continue
@@ -249,7 +250,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             else:
                 count_sql = count_pairs_sql(p, left, right)
                 select_sql = pairs_sql(p, left, right)
-            pairs = int(ws.scalar(count_sql))
+            pairs = int(ws.value(count_sql))
             skipped = pairs > cfg.max_block_pairs
             report.passes.append(PassCount(reg.name, p.name, pairs, skipped))
             if skipped:
@@ -270,7 +271,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             for k, c in enumerate(comparisons)
             if c.tf_column
         )
-        ws.execute(
+        ws.run(
             f"""
             CREATE OR REPLACE TEMP TABLE cmp_{reg.name} AS
             WITH cand AS (
@@ -287,14 +288,14 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     if progress:
         progress("", "estimating model", len(sources), steps)
     level_counts = [np.zeros(len(c.levels)) for c in comparisons]
-    n_left = int(ws.scalar(f"SELECT count(*) FROM {quote_ident(left)}"))
+    n_left = int(ws.value(f"SELECT count(*) FROM {quote_ident(left)}"))
     per_source = max(cfg.u_sample_pairs // max(len(sources), 1), 1000)
     side = max(int(math.sqrt(per_source)), 30)
     for reg in sources:
         right = table_name("reg", reg.name)
         rview = _side_view(ws, right, needed, reg)
         lv = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
-        counts = ws.query_pl(
+        counts = ws.frame(
             f"""
             SELECT {", ".join(level_cols)}, count(*) AS n FROM (
               SELECT {lv} FROM
@@ -343,13 +344,13 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
     # candidate pair already agrees on its blocking keys, so the share of matches among
     # candidates would count that agreement twice.
     n_right = {
-        r.name: int(ws.scalar(f"SELECT count(*) FROM {quote_ident(table_name('reg', r.name))}"))
+        r.name: int(ws.value(f"SELECT count(*) FROM {quote_ident(table_name('reg', r.name))}"))
         for r in sources
     }
-    n_cand = {r.name: int(ws.scalar(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources}
+    n_cand = {r.name: int(ws.value(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources}
     # λ was estimated over best candidates: one pair per department record with candidates.
     n_best = {
-        r.name: int(ws.scalar(f"SELECT count(DISTINCT r_key) FROM cmp_{r.name}")) for r in sources
+        r.name: int(ws.value(f"SELECT count(DISTINCT r_key) FROM cmp_{r.name}")) for r in sources
     }
     lambdas = {
         name: min(max(lam * n_best[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
@@ -395,14 +396,14 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             for t in [left] + [table_name("reg", r.name) for r in sources]
             if c.tf_column in ws.columns(t)
         ]
-        ws.execute(
+        ws.run(
             f"CREATE OR REPLACE TEMP TABLE tf{k} AS SELECT v, count(*) / sum(count(*)) OVER () AS tf "
             f"FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL GROUP BY v"
         )
         tf_tables[k] = f"tf{k}"
 
     # 5. Score, pick the best candidate per department record, decide.
-    ws.execute(
+    ws.run(
         "CREATE OR REPLACE TABLE links (registry VARCHAR, record_key VARCHAR, person_key VARCHAR, "
         "match_weight DOUBLE, match_probability DOUBLE, decision VARCHAR, pass VARCHAR, "
         "candidates INTEGER, "
@@ -417,7 +418,7 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
             progress(reg.name, "scoring", len(sources) + 1, steps)
         _score_registry(ws, reg.name, left, comparisons, model, tf_tables, passes, cfg)
         records, cand_n = n_right[reg.name], n_cand[reg.name]
-        row = ws.fetchone(
+        row = ws.row(
             "SELECT count(*) FILTER (decision = 'match'), count(*) FILTER (decision = 'review'), "
             "count(DISTINCT person_key) FILTER (decision = 'match') FROM links WHERE registry = ?",
             [reg.name],
@@ -470,7 +471,7 @@ def _id_neighbour_u(
         f"SELECT id_suspect FROM {quote_ident(table_name('reg', r.name))} WHERE id_usable"
         for r in sources
     )
-    row = ws.fetchone(
+    row = ws.row(
         f"""
         WITH typos AS ({id_edits_sql(f"SELECT id_number AS x_id, id_number FROM ({sample})")}),
         ben_edits AS ({id_edits_sql(f"SELECT b_id, b_id AS id_number FROM ({ben})")})
@@ -523,7 +524,7 @@ def _patterns(
             f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
             f"FROM {source} GROUP BY ALL"
         )
-    return ws.query_pl("\nUNION ALL\n".join(parts))
+    return ws.frame("\nUNION ALL\n".join(parts))
 
 
 def _pattern_arrays(
@@ -613,8 +614,8 @@ def _store_model(ws: Workspace, model: Model) -> None:
         },
         orient="row",
     )
-    ws.write_table("link_model", frame)
-    ws.write_table(
+    ws.put("link_model", frame)
+    ws.put(
         "link_lambda",
         pl.DataFrame(
             {"registry": list(model.lambdas), "lambda": list(model.lambdas.values())},
@@ -666,7 +667,7 @@ def _score_registry(
         f"lvl{k} AS {quote_ident('level_' + c.name)}, w{k} AS {quote_ident('weight_' + c.name)}"
         for k, c in enumerate(comparisons)
     )
-    ws.execute(
+    ws.run(
         f"""
         INSERT INTO links
         WITH scored AS (
@@ -705,7 +706,7 @@ def _score_registry(
 def _weight_histogram(ws: Workspace, sources: list[RegistryConfig]) -> list[tuple[float, int]]:
     if not sources:
         return []
-    rows = ws.fetchall(
+    rows = ws.rows(
         "SELECT floor(match_weight / 5) * 5 AS b, count(*) FROM links GROUP BY b ORDER BY b"
     )
     return [(float(b), int(n)) for b, n in rows]
@@ -722,8 +723,8 @@ def _build_entities(ws: Workspace, left: str, sources: list[RegistryConfig]) -> 
         FROM {quote_ident(left)}
         """
     ]
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE _ben_entities AS {parts[0]}")
-    ws.execute(
+    ws.run(f"CREATE OR REPLACE TEMP TABLE _ben_entities AS {parts[0]}")
+    ws.run(
         """
         CREATE OR REPLACE TABLE entities AS
         SELECT registry, record_key, person_id FROM _ben_entities

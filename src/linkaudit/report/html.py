@@ -24,12 +24,12 @@ import polars as pl
 
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.history import HistoryOutcome
 from linkaudit.link.engine import LinkReport
 from linkaudit.privacy import mask_text, mask_value
 from linkaudit.report.labels import OUTCOME_ZH, SCOPE_ZH, SEVERITY_ZH
 from linkaudit.report.outputs import DISCLAIMER, atomic_path
-from linkaudit.store import Workspace
 
 FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "Source Han Sans SC", sans-serif'
 COLORS = {
@@ -121,7 +121,7 @@ def build_report_data(
         v["confirmation_rate"] = round(v["confirmed"] / done, 4) if done else None
     trend = []
     if ws.has_table("runs"):
-        for run_id, started, counts in ws.fetchall(
+        for run_id, started, counts in ws.rows(
             "SELECT run_id, started_at, counts FROM runs WHERE run_id <> ? ORDER BY started_at",
             [summary["run_id"]],
         ):

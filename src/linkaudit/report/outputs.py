@@ -21,6 +21,7 @@ import polars as pl
 
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest, RegistryConfig
+from linkaudit.engines.duckdb import Workspace
 from linkaudit.normalize import mask_ids
 from linkaudit.privacy import (
     mask_frame,
@@ -30,7 +31,7 @@ from linkaudit.privacy import (
     remove_stale_tmpdirs,
 )
 from linkaudit.report.labels import FIELD_LABELS, ID_STATUS_ZH
-from linkaudit.store import Workspace, quote_ident, quote_literal, table_name
+from linkaudit.store import quote_ident, quote_literal, table_name
 
 EXCEPTION_COLUMNS = [
     "run_id",
@@ -232,9 +233,9 @@ def build_exceptions(
         },
         schema={"rule_id": pl.Utf8, "severity": pl.Utf8, "scope": pl.Utf8},
     )
-    ws.con.register("_rule_meta", meta.to_arrow())
+    ws.register("_rule_meta", meta)
     try:
-        frame = ws.query_pl(
+        frame = ws.frame(
             f"""
             WITH ev AS ({_evidence_text_sql(ws, manifest, rules)}),
             rows AS (
@@ -279,7 +280,7 @@ def build_exceptions(
             """
         )
     finally:
-        ws.con.unregister("_rule_meta")
+        ws.unregister("_rule_meta")
     parts = frame.select(
         pl.int_range(pl.len()).alias("i"), pl.col("id_number").str.split(";")
     ).explode("id_number")
