@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -29,6 +29,7 @@ from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import WorkspaceError
 from linkaudit.faults import fault_point
+from linkaudit.link import sql
 from linkaudit.link.blocking import (
     BIRTH_DATE_RESIDENCE_COLUMNS,
     DEFAULT_PASSES,
@@ -44,7 +45,10 @@ from linkaudit.link.blocking import (
 )
 from linkaudit.link.comparisons import Comparison, build, default_comparisons
 from linkaudit.link.model import LevelParams, Model, estimate_u, run_em
-from linkaudit.store import quote_ident, table_name
+from linkaudit.store import table_name
+
+if TYPE_CHECKING:
+    from linkaudit.engines.base import Engine
 
 Progress = Callable[[str, str, int, int], None]
 
@@ -118,34 +122,6 @@ class LinkReport:
         }
 
 
-def comparisons_for(manifest: Manifest) -> list[Comparison]:
-    specs = manifest.linkage.comparisons
-    return default_comparisons() if not specs else [build(s) for s in specs]
-
-
-def _side_view(
-    ws: Workspace, table: str, needed: set[str], reg: RegistryConfig | None = None
-) -> str:
-    """A subquery exposing every needed column, NULL where the registry lacks it (and the
-    address NULL where the registry's address is not the person's: `residence: none`)."""
-    have = set(ws.columns(table))
-    if reg is not None and reg.residence == "none":
-        have.discard("address")
-    cols = ["_key"] + [
-        quote_ident(c) if c in have else f"NULL AS {quote_ident(c)}" for c in sorted(needed)
-    ]
-    return f"(SELECT {', '.join(cols)} FROM {quote_ident(table)})"
-
-
-def _needed_columns(comparisons: list[Comparison]) -> set[str]:
-    cols: set[str] = set()
-    for c in comparisons:
-        cols.update(c.columns)
-        if c.tf_column:
-            cols.add(c.tf_column)
-    return cols
-
-
 def link_inputs_hash(ws: Workspace, manifest: Manifest) -> str:
     """What the links depend on: every loaded file's checksum and settings, the linkage
     settings and the tool version."""
@@ -161,26 +137,65 @@ def link_inputs_hash(ws: Workspace, manifest: Manifest) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+def comparisons_for(manifest: Manifest) -> list[Comparison]:
+    specs = manifest.linkage.comparisons
+    return default_comparisons() if not specs else [build(s) for s in specs]
+
+
+@dataclass
+class LinkPlan:
+    """What one linkage run compares: the beneficiary table, the department registries, the
+    comparisons and blocking passes, and the columns each side must expose."""
+
+    left: str
+    sources: list[RegistryConfig]
+    comparisons: list[Comparison]
+    passes: list[BlockingPass]
+    needed: set[str]
+    cfg: LinkageConfig
+
+    @property
+    def level_cols(self) -> list[str]:
+        return [f"g{k}" for k in range(len(self.comparisons))]
+
+    def right(self, reg: RegistryConfig) -> str:
+        return table_name("reg", reg.name)
+
+    def cmp_table(self, reg: RegistryConfig) -> str:
+        return f"cmp_{reg.name}"
+
+    def view(self, data: Engine, table: str, reg: RegistryConfig | None = None) -> str:
+        """A side of a pair: every needed column, NULL where the registry lacks it (and the
+        address NULL where it is not the person's: `residence: none`)."""
+        have = set(data.columns(table))
+        if reg is not None and reg.residence == "none":
+            have.discard("address")
+        return sql.side_view_sql(table, have, self.needed)
+
+
 def link_workspace(
     manifest: Manifest,
     progress: Progress | None = None,
     ws: Workspace | None = None,
     force: bool = True,
+    data: Engine | None = None,
 ) -> LinkReport:
     """Link the loaded registries. With force=False, links computed from the same inputs and
-    settings are reused instead of recomputed."""
+    settings are reused instead of recomputed. `ws` keeps the link state (the workspace);
+    `data` runs the linkage (the same DuckDB workspace, or a Spark engine)."""
     own = ws is None
     ws = ws or Workspace(manifest.database)
+    data = data or ws
     try:
         inputs = link_inputs_hash(ws, manifest)
-        if not force and ws.has_table("link_state") and ws.has_table("links"):
+        if not force and ws.has_table("link_state") and data.has_table("links"):
             row = ws.row("SELECT inputs_hash, report FROM link_state")
             if row and row[0] == inputs:
                 return LinkReport.from_dict(json.loads(row[1]), reused=True)
         # The links are rebuilt table by table: until the new state is written, no state may
         # vouch for them (a run killed half-way must not leave half the links 'reusable').
-        ws.run("DROP TABLE IF EXISTS link_state")
-        report = _link(ws, manifest, progress)
+        ws.drop("link_state")
+        report = _link(data, manifest, progress)
         fault_point("link_half")
         with ws.transaction():
             ws.run("CREATE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
@@ -194,168 +209,195 @@ def link_workspace(
             ws.close()
 
 
-def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkReport:
+def _link(data: Engine, manifest: Manifest, progress: Progress | None) -> LinkReport:
+    """The stages in order; each is one function below."""
     started = time.perf_counter()
     report = LinkReport()
-    cfg = manifest.linkage
+    plan = _plan(data, manifest)
+    steps = len(plan.sources) + 2
+    for i, reg in enumerate(plan.sources):
+        if progress:
+            progress(reg.name, "blocking", i, steps)
+        _candidates(data, plan, reg, report)
+    if progress:
+        progress("", "estimating model", len(plan.sources), steps)
+    model = _estimate_model(data, plan)
+    report.model = model
+    _store_model(data, model)
+    tf_tables = _term_frequencies(data, plan)
+    if progress:
+        progress("", "scoring", len(plan.sources) + 1, steps)
+    _score(data, plan, model, tf_tables)
+    report.registries = _registry_counts(data, plan)
+    report.weight_histogram = [(float(b), int(n)) for b, n in data.rows(sql.weight_histogram_sql())]
+    data.create("entities", sql.entities_sql(plan.left))
+    if progress:
+        progress("", "done", steps, steps)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _plan(data: Engine, manifest: Manifest) -> LinkPlan:
+    """The linkage of this manifest, after checking every registry it names is loaded."""
     ben = manifest.beneficiaries
     left = table_name("reg", ben.name)
-    if not ws.has_table(left):
+    if not data.has_table(left):
         raise WorkspaceError(
             f"{manifest.database}: registry {ben.name!r} is not loaded",
             hint="run `linkaudit load MANIFEST` first",
         )
-    sources = [r for r in manifest.sources if ws.has_table(table_name("reg", r.name))]
+    sources = [r for r in manifest.sources if data.has_table(table_name("reg", r.name))]
     missing = [r.name for r in manifest.sources if r not in sources]
     if missing:
         raise WorkspaceError(
             f"{manifest.database}: registries not loaded: {', '.join(missing)}",
             hint="run `linkaudit load MANIFEST` first",
         )
+    cfg = manifest.linkage
     comparisons = comparisons_for(manifest)
     passes = parse_passes(cfg.blocking if cfg.blocking is not None else DEFAULT_PASSES)
-    needed = _needed_columns(comparisons) | {"id_number", "id_status", "id_usable", "id_suspect"}
+    needed = {"id_number", "id_status", "id_usable", "id_suspect"}
+    for c in comparisons:
+        needed.update(c.columns)
+        if c.tf_column:
+            needed.add(c.tf_column)
     for p in passes:
         needed.update(key_column(k) for k in p.keys)
-    level_cols = [f"g{i}" for i in range(len(comparisons))]
-    steps = len(sources) + 2
-    lview = _side_view(ws, left, needed)
+    return LinkPlan(left, sources, comparisons, passes, needed, cfg)
 
-    # 1. Candidates and comparison levels, per department registry.
-    for i, reg in enumerate(sources):
-        if progress:
-            progress(reg.name, "blocking", i, steps)
-        right = table_name("reg", reg.name)
-        rview = _side_view(ws, right, needed, reg)
-        selects = []
-        for j, p in enumerate(passes):
-            if p.is_id_variants:
-                sql = id_variant_pairs_sql(left, right)
-                pairs = int(ws.value(f"SELECT count(*) FROM ({sql})"))
-                report.passes.append(PassCount(reg.name, p.name, pairs, False))
-                selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({sql})")
-                continue
-            if p.is_birth_date_residence:
-                lacks = any(
-                    c not in ws.columns(t)
-                    for side, t in (("left", left), ("right", right))
-                    for c in BIRTH_DATE_RESIDENCE_COLUMNS[side]
-                )
-                if lacks or reg.residence == "none":
-                    continue  # no address of the person's to open a candidate from
-                count_sql = birth_date_residence_count_sql(left, right)
-                select_sql = birth_date_residence_pairs_sql(left, right)
-            elif any(key_column(k) not in ws.columns(t) for k in p.keys for t in (left, right)):
-                continue  # a pass on a field one side lacks finds nothing
-            else:
-                count_sql = count_pairs_sql(p, left, right)
-                select_sql = pairs_sql(p, left, right)
-            pairs = int(ws.value(count_sql))
-            skipped = pairs > cfg.max_block_pairs
-            report.passes.append(PassCount(reg.name, p.name, pairs, skipped))
-            if skipped:
-                report.warnings.append(
-                    f"{reg.name}: blocking pass '{p.name}' would produce {pairs:,} pairs "
-                    f"(limit linkage.max_block_pairs = {cfg.max_block_pairs:,}); skipped"
-                )
-                continue
-            selects.append(f"SELECT l_key, r_key, {j} AS pass FROM ({select_sql})")
-        cand = (
-            "\nUNION ALL\n".join(selects)
-            if selects
-            else ("SELECT NULL::VARCHAR AS l_key, NULL::VARCHAR AS r_key, 0 AS pass WHERE FALSE")
+
+def _pass_pairs(
+    data: Engine, plan: LinkPlan, reg: RegistryConfig, p: BlockingPass
+) -> tuple[str, str | None] | None:
+    """(pairs SQL, count SQL or None when not guarded) of one blocking pass on one registry,
+    or None when the pass cannot find anything there (a key one side lacks)."""
+    left, right = plan.left, plan.right(reg)
+    if p.is_id_variants:
+        return id_variant_pairs_sql(left, right), None
+    if p.is_birth_date_residence:
+        lacks = any(
+            c not in data.columns(t)
+            for side, t in (("left", left), ("right", right))
+            for c in BIRTH_DATE_RESIDENCE_COLUMNS[side]
         )
-        levels_sql = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
-        tf_sql = ", ".join(
-            f"l.{quote_ident(c.tf_column)} AS tf{k}"
-            for k, c in enumerate(comparisons)
-            if c.tf_column
+        if lacks or reg.residence == "none":
+            return None  # no address of the person's to open a candidate from
+        return birth_date_residence_pairs_sql(left, right), birth_date_residence_count_sql(
+            left, right
         )
-        ws.run(
-            f"""
-            CREATE OR REPLACE TEMP TABLE cmp_{reg.name} AS
-            WITH cand AS (
-                SELECT l_key, r_key, min(pass) AS pass FROM ({cand}) GROUP BY l_key, r_key
+    if any(key_column(k) not in data.columns(t) for k in p.keys for t in (left, right)):
+        return None
+    return pairs_sql(p, left, right), count_pairs_sql(p, left, right)
+
+
+def _candidates(data: Engine, plan: LinkPlan, reg: RegistryConfig, report: LinkReport) -> None:
+    """Blocking: each pass's pairs, counted first (a pass over `max_block_pairs` is skipped
+    with a warning: a runaway block must not swamp the run), united into candidate pairs,
+    and every comparison's level for each pair, into `cmp_<registry>`."""
+    selects = []
+    for j, p in enumerate(plan.passes):
+        built = _pass_pairs(data, plan, reg, p)
+        if built is None:
+            continue
+        pairs, count = built
+        if count is None:
+            n = int(data.value(f"SELECT count(*) FROM ({pairs})"))
+            report.passes.append(PassCount(reg.name, p.name, n, False))
+            selects.append(sql.pass_select_sql(pairs, j))
+            continue
+        n = int(data.value(count))
+        skipped = n > plan.cfg.max_block_pairs
+        report.passes.append(PassCount(reg.name, p.name, n, skipped))
+        if skipped:
+            report.warnings.append(
+                f"{reg.name}: blocking pass '{p.name}' would produce {n:,} pairs "
+                f"(limit linkage.max_block_pairs = {plan.cfg.max_block_pairs:,}); skipped"
             )
-            SELECT c.l_key, c.r_key, c.pass, {levels_sql}{", " + tf_sql if tf_sql else ""}
-            FROM cand c
-            JOIN {lview} l ON l._key = c.l_key
-            JOIN {rview} r ON r._key = c.r_key
-            """
-        )
+            continue
+        selects.append(sql.pass_select_sql(pairs, j))
+    lview = plan.view(data, plan.left)
+    rview = plan.view(data, plan.right(reg), reg)
+    data.create(
+        plan.cmp_table(reg),
+        sql.comparison_levels_sql(selects, lview, rview, plan.comparisons),
+        temp=True,
+    )
 
-    # 2. u from random pairs across all department registries.
-    if progress:
-        progress("", "estimating model", len(sources), steps)
+
+def _estimate_u(data: Engine, plan: LinkPlan, n_left: int) -> list[np.ndarray]:
+    """u, the chance of each level for two different people: level shares over random pairs
+    (a seeded sample of beneficiaries × department records, per registry), capped where a
+    level (the same valid ID) is too rare between strangers for a sample to measure, and for
+    the ID near-miss levels simulated from the IDs themselves (`_id_neighbour_u`)."""
+    cfg, comparisons = plan.cfg, plan.comparisons
     level_counts = [np.zeros(len(c.levels)) for c in comparisons]
-    n_left = int(ws.value(f"SELECT count(*) FROM {quote_ident(left)}"))
-    per_source = max(cfg.u_sample_pairs // max(len(sources), 1), 1000)
+    per_source = max(cfg.u_sample_pairs // max(len(plan.sources), 1), 1000)
     side = max(int(math.sqrt(per_source)), 30)
-    for reg in sources:
-        right = table_name("reg", reg.name)
-        rview = _side_view(ws, right, needed, reg)
-        lv = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
-        counts = ws.frame(
-            f"""
-            SELECT {", ".join(level_cols)}, count(*) AS n FROM (
-              SELECT {lv} FROM
-                ({_sample(lview, min(side, n_left), cfg.seed)}) l,
-                ({_sample(rview, side, cfg.seed)}) r
-            ) GROUP BY ALL
-            """
+    lview = plan.view(data, plan.left)
+    for reg in plan.sources:
+        rview = plan.view(data, plan.right(reg), reg)
+        counts = data.frame(
+            sql.random_pair_levels_sql(lview, rview, min(side, n_left), side, cfg.seed, comparisons)
         )
+        n = counts.get_column("n").to_list()
         for k in range(len(comparisons)):
-            g = counts.get_column(f"g{k}")
-            n = counts.get_column("n")
-            for level, cnt in zip(g.to_list(), n.to_list(), strict=True):
+            for level, cnt in zip(counts.get_column(f"g{k}").to_list(), n, strict=True):
                 if level is not None:
                     level_counts[k][int(level)] += cnt
     u = estimate_u(level_counts)
-    typo_u = _id_neighbour_u(ws, left, sources, n_left, cfg.seed)
+    typo_u = _id_neighbour_u(data, plan.left, plan.sources, n_left, cfg.seed)
     for k, c in enumerate(comparisons):
         for i, lvl in enumerate(c.levels):
             if lvl.u_cap is not None:
                 u[k][i] = min(u[k][i], lvl.u_cap)
             if c.name == "citizen_id" and lvl.label in typo_u:
                 u[k][i] = typo_u[lvl.label]
+    return u
 
-    # 3. m and λ by EM on comparison patterns: first over every candidate pair, then over
-    #    each department record's best candidate under that first model (one-to-one).
-    group_names = [r.name for r in sources]
+
+def _estimate_m(
+    data: Engine, plan: LinkPlan, u: list[np.ndarray]
+) -> tuple[list[np.ndarray], dict[str, float], int, bool, list[Any], dict[str, list[np.ndarray]]]:
+    """m and λ by EM on comparison patterns (pattern counts only, never pairs): first over
+    every candidate pair, then over each department record's best candidate under that first
+    model (one-to-one); then m per registry with the pooled m as its prior."""
+    comparisons, level_cols = plan.comparisons, plan.level_cols
+    names = [r.name for r in plan.sources]
+    tables = [(r.name, plan.cmp_table(r)) for r in plan.sources]
     rare = [[lvl.rare_for_matches for lvl in c.levels] for c in comparisons]
     floors = [[lvl.m_floor for lvl in c.levels] for c in comparisons]
-    pats = _patterns(ws, sources, level_cols, None) if sources else pl.DataFrame()
-    if pats.height:
-        patterns, counts_arr, groups = _pattern_arrays(pats, level_cols, group_names)
-        m, lambdas, iters, converged, history = run_em(
-            patterns, counts_arr, groups, group_names, u, rare, floors
-        )
-        weights = [np.log2(np.asarray(mk) / np.asarray(uk)) for mk, uk in zip(m, u, strict=True)]
-        pats = _patterns(ws, sources, level_cols, weights)
-        patterns, counts_arr, groups = _pattern_arrays(pats, level_cols, group_names)
-        m, lambdas, more, converged, more_history = run_em(
-            patterns, counts_arr, groups, group_names, u, rare, floors, initial=m
-        )
-        iters, history = iters + more, history + more_history
-    else:
+    pats = data.frame(sql.patterns_sql(tables, level_cols, None)) if tables else pl.DataFrame()
+    if not pats.height:
         m = [np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
-        lambdas, iters, converged, history = {g: 0.5 for g in group_names}, 0, True, []
-    # Score with the prior of a *random* pair (Splink's λ): u came from random pairs, and a
-    # candidate pair already agrees on its blocking keys, so the share of matches among
-    # candidates would count that agreement twice.
-    n_right = {
-        r.name: int(ws.value(f"SELECT count(*) FROM {quote_ident(table_name('reg', r.name))}"))
-        for r in sources
-    }
-    n_cand = {r.name: int(ws.value(f"SELECT count(*) FROM cmp_{r.name}")) for r in sources}
-    # λ was estimated over best candidates: one pair per department record with candidates.
-    n_best = {
-        r.name: int(ws.value(f"SELECT count(DISTINCT r_key) FROM cmp_{r.name}")) for r in sources
-    }
-    lambdas = {
-        name: min(max(lam * n_best[name] / max(n_left * n_right[name], 1), 1e-12), 0.5)
-        for name, lam in lambdas.items()
-    }
+        return m, {g: 0.5 for g in names}, 0, True, [], {}
+    patterns, counts, groups = _pattern_arrays(pats, level_cols, names)
+    m, lambdas, iters, converged, history = run_em(patterns, counts, groups, names, u, rare, floors)
+    weights = [np.log2(np.asarray(mk) / np.asarray(uk)) for mk, uk in zip(m, u, strict=True)]
+    best = [[float(w) for w in wk] for wk in weights]
+    pats = data.frame(sql.patterns_sql(tables, level_cols, best))
+    patterns, counts, groups = _pattern_arrays(pats, level_cols, names)
+    m, lambdas, more, converged, more_history = run_em(
+        patterns, counts, groups, names, u, rare, floors, initial=m
+    )
+    per_registry = _registry_m(patterns, counts, groups, names, u, rare, floors, m)
+    return m, lambdas, iters + more, converged, history + more_history, per_registry
+
+
+def _estimate_model(data: Engine, plan: LinkPlan) -> Model:
+    """The Fellegi-Sunter model: u, m (pooled and per registry) and the prior λ per registry.
+
+    Scoring uses the prior of a *random* pair (Splink's λ): u came from random pairs, and a
+    candidate pair already agrees on its blocking keys, so the share of matches among
+    candidates would count that agreement twice. EM's λ was estimated over best candidates
+    (one pair per department record with candidates), so it is rescaled to all pairs."""
+    n_left = int(data.value(sql.count_sql(plan.left)))
+    u = _estimate_u(data, plan, n_left)
+    m, lambdas, iters, converged, history, per_registry = _estimate_m(data, plan, u)
+    for reg in plan.sources:
+        n_right = int(data.value(sql.count_sql(plan.right(reg))))
+        n_best = int(data.value(sql.distinct_records_sql(plan.cmp_table(reg))))
+        lam = lambdas[reg.name] * n_best / max(n_left * n_right, 1)
+        lambdas[reg.name] = min(max(lam, 1e-12), 0.5)
 
     def level_params(mk: list[np.ndarray]) -> list[list[LevelParams]]:
         return [
@@ -363,76 +405,69 @@ def _link(ws: Workspace, manifest: Manifest, progress: Progress | None) -> LinkR
                 LevelParams(c.name, i, lvl.label, float(mk[k][i]), float(u[k][i]))
                 for i, lvl in enumerate(c.levels)
             ]
-            for k, c in enumerate(comparisons)
+            for k, c in enumerate(plan.comparisons)
         ]
 
-    model = Model(
+    return Model(
         levels=level_params(m),
         lambdas=lambdas,
         iterations=iters,
         converged=converged,
         history=history,
-        registry_levels=(
-            {
-                name: level_params(mr)
-                for name, mr in _registry_m(
-                    patterns, counts_arr, groups, group_names, u, rare, floors, m
-                ).items()
-            }
-            if pats.height
-            else {}
-        ),
+        registry_levels={name: level_params(mr) for name, mr in per_registry.items()},
     )
-    report.model = model
-    _store_model(ws, model)
 
-    # 4. Term frequencies for tf-adjusted comparisons (over every loaded record).
-    tf_tables = {}
-    for k, c in enumerate(comparisons):
+
+def _term_frequencies(data: Engine, plan: LinkPlan) -> dict[int, str]:
+    """Value shares for tf-adjusted comparisons, over every loaded record, into `tf<k>`."""
+    tables = {}
+    every = [plan.left] + [plan.right(r) for r in plan.sources]
+    for k, c in enumerate(plan.comparisons):
         if not c.tf_column:
             continue
-        parts = [
-            f"SELECT {quote_ident(c.tf_column)} AS v FROM {quote_ident(t)}"
-            for t in [left] + [table_name("reg", r.name) for r in sources]
-            if c.tf_column in ws.columns(t)
-        ]
-        ws.run(
-            f"CREATE OR REPLACE TEMP TABLE tf{k} AS SELECT v, count(*) / sum(count(*)) OVER () AS tf "
-            f"FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL GROUP BY v"
-        )
-        tf_tables[k] = f"tf{k}"
+        have = [t for t in every if c.tf_column in data.columns(t)]
+        data.create(f"tf{k}", sql.term_frequency_sql(c.tf_column, have), temp=True)
+        tables[k] = f"tf{k}"
+    return tables
 
-    # 5. Score, pick the best candidate per department record, decide.
-    ws.run(
-        "CREATE OR REPLACE TABLE links (registry VARCHAR, record_key VARCHAR, person_key VARCHAR, "
-        "match_weight DOUBLE, match_probability DOUBLE, decision VARCHAR, pass VARCHAR, "
-        "candidates INTEGER, "
-        + ", ".join(
-            f"{quote_ident('level_' + c.name)} VARCHAR, {quote_ident('weight_' + c.name)} DOUBLE"
-            for c in comparisons
+
+def _score(data: Engine, plan: LinkPlan, model: Model, tf_tables: dict[int, str]) -> None:
+    """`links`: each department record's best candidate, scored and decided (see
+    `sql.score_sql`), every registry with its own m."""
+    cfg = plan.cfg
+    selects = []
+    for reg in plan.sources:
+        levels = model.levels_for(reg.name)
+        tf = {k: (t, levels[k][0].m, levels[k][0].u) for k, t in tf_tables.items()}
+        selects.append(
+            sql.score_sql(
+                reg.name,
+                plan.cmp_table(reg),
+                plan.left,
+                plan.comparisons,
+                weights=[[lv.weight for lv in params] for params in levels],
+                labels=[[lv.label for lv in params] for params in levels],
+                tf=tf,
+                prior=model.prior_weight(reg.name),
+                pass_names=[p.name for p in plan.passes],
+                match_threshold=cfg.match_threshold,
+                review_threshold=cfg.review_threshold,
+                margin=cfg.ambiguity_margin,
+            )
         )
-        + ", weight_prior DOUBLE)"
-    )
-    for reg in sources:
-        if progress:
-            progress(reg.name, "scoring", len(sources) + 1, steps)
-        _score_registry(ws, reg.name, left, comparisons, model, tf_tables, passes, cfg)
-        records, cand_n = n_right[reg.name], n_cand[reg.name]
-        row = ws.row(
-            "SELECT count(*) FILTER (decision = 'match'), count(*) FILTER (decision = 'review'), "
-            "count(DISTINCT person_key) FILTER (decision = 'match') FROM links WHERE registry = ?",
-            [reg.name],
-        )
-        assert row is not None
-        report.registries.append(
-            RegistryLinks(reg.name, records, cand_n, int(row[0]), int(row[1]), int(row[2]))
-        )
-    report.weight_histogram = _weight_histogram(ws, sources)
-    _build_entities(ws, left, sources)
-    if progress:
-        progress("", "done", steps, steps)
-    report.seconds = time.perf_counter() - started
-    return report
+    body = sql.links_sql(selects) if selects else sql.empty_links_sql(plan.comparisons)
+    data.create("links", body)
+
+
+def _registry_counts(data: Engine, plan: LinkPlan) -> list[RegistryLinks]:
+    counts = {r[0]: r[1:] for r in data.rows(sql.registry_link_counts_sql())}
+    out = []
+    for reg in plan.sources:
+        records = int(data.value(sql.count_sql(plan.right(reg))))
+        cand = int(data.value(sql.count_sql(plan.cmp_table(reg))))
+        matches, reviews, persons = (int(x) for x in counts.get(reg.name, (0, 0, 0)))
+        out.append(RegistryLinks(reg.name, records, cand, matches, reviews, persons))
+    return out
 
 
 #: Department IDs whose single-edit typos are simulated, and beneficiaries they are tried on.
@@ -441,7 +476,7 @@ _TYPO_SAMPLE_BENEFICIARIES = 20_000
 
 
 def _id_neighbour_u(
-    ws: Workspace, left: str, sources: list[RegistryConfig], n_left: int, seed: int
+    data: Engine, left: str, sources: list[RegistryConfig], n_left: int, seed: int
 ) -> dict[str, float]:
     """u of the ID near-miss levels, measured under the comparison's own definitions.
 
@@ -453,36 +488,17 @@ def _id_neighbour_u(
     beneficiaries' own single edits of that kind). Per typo'd record and beneficiary that is
     P(level | typo, non-match); times the share of suspect IDs (on either side) it is u, the
     chance for a random non-matching pair."""
-    per_source = _TYPO_SAMPLE_IDS // max(len(sources), 1)
-    parts = [
-        f"SELECT id_number FROM {quote_ident(table_name('reg', r.name))} "
-        f"WHERE id_status = 'valid' ORDER BY hash(_key || '|{int(seed)}'), _key LIMIT {per_source}"
-        for r in sources
-    ]
-    if not parts or n_left == 0:
+    if not sources or n_left == 0:
         return {}
-    sample = " UNION ALL ".join(f"({p})" for p in parts)
-    ben = (
-        f"SELECT id_number AS b_id FROM {quote_ident(left)} WHERE id_usable "
-        f"ORDER BY hash(_key || '|{int(seed)}'), _key LIMIT {_TYPO_SAMPLE_BENEFICIARIES}"
-    )
-    suspect = f"(SELECT coalesce(avg(id_suspect::INT), 0) FROM {quote_ident(left)} WHERE id_usable)"
-    dept_suspect = " UNION ALL ".join(
-        f"SELECT id_suspect FROM {quote_ident(table_name('reg', r.name))} WHERE id_usable"
-        for r in sources
-    )
-    row = ws.row(
-        f"""
-        WITH typos AS ({id_edits_sql(f"SELECT id_number AS x_id, id_number FROM ({sample})")}),
-        ben_edits AS ({id_edits_sql(f"SELECT b_id, b_id AS id_number FROM ({ben})")})
-        SELECT (SELECT count(*) FROM typos),
-               (SELECT count(*) FROM ({ben})),
-               count(*) FILTER (b.kind = 'check'),
-               count(*) FILTER (b.kind = 'sub'),
-               count(*) FILTER (b.kind = 'swap'),
-               {suspect} + (SELECT coalesce(avg(id_suspect::INT), 0) FROM ({dept_suspect}))
-        FROM typos t JOIN ben_edits b ON b.v18 = t.v18 AND b.b_id <> t.x_id
-        """
+    row = data.row(
+        sql.id_neighbour_counts_sql(
+            id_edits_sql,
+            left,
+            [table_name("reg", r.name) for r in sources],
+            _TYPO_SAMPLE_IDS // max(len(sources), 1),
+            _TYPO_SAMPLE_BENEFICIARIES,
+            seed,
+        )
     )
     if row is None or not row[0] or not row[1]:
         return {}
@@ -495,36 +511,6 @@ def _id_neighbour_u(
         "id one digit mistyped": share * max(substitution, 0.5) / pairs,
         "id two digits transposed": share * max(swap, 0.5) / pairs,
     }
-
-
-def _patterns(
-    ws: Workspace,
-    sources: list[RegistryConfig],
-    level_cols: list[str],
-    weights: list[np.ndarray] | None,
-) -> pl.DataFrame:
-    """Distinct comparison patterns and their counts per registry: over every candidate pair
-    (weights None), or over each department record's best candidate by the given level
-    weights. A record is one person's at most, so a namesake who ranks second is no match:
-    counting it as one (as EM over all pairs does) teaches EM that true matches often live
-    elsewhere, and the address stops telling namesakes apart."""
-    parts = []
-    for reg in sources:
-        source = f"cmp_{reg.name}"
-        if weights is not None:
-            score = " + ".join(
-                f"coalesce({_case([repr(float(w)) for w in wk], col)}, 0.0)"
-                for wk, col in zip(weights, level_cols, strict=True)
-            )
-            source = (
-                f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY r_key "
-                f"ORDER BY {score} DESC, l_key) AS __rk FROM cmp_{reg.name}) WHERE __rk = 1)"
-            )
-        parts.append(
-            f"SELECT '{reg.name}' AS registry, {', '.join(level_cols)}, count(*) AS n "
-            f"FROM {source} GROUP BY ALL"
-        )
-    return ws.frame("\nUNION ALL\n".join(parts))
 
 
 def _pattern_arrays(
@@ -590,13 +576,7 @@ def _registry_m(
     return out
 
 
-def _sample(view: str, n: int, seed: int) -> str:
-    """n rows picked by a seeded hash of the record key: the same rows on every run (DuckDB's
-    reservoir sample is not reproducible across threads)."""
-    return f"SELECT * FROM {view} v ORDER BY hash(v._key || '|{int(seed)}'), v._key LIMIT {int(n)}"
-
-
-def _store_model(ws: Workspace, model: Model) -> None:
+def _store_model(data: Engine, model: Model) -> None:
     rows = [
         (lv.comparison, lv.level, lv.label, lv.m, lv.u, lv.weight)
         for levels in model.levels
@@ -614,123 +594,11 @@ def _store_model(ws: Workspace, model: Model) -> None:
         },
         orient="row",
     )
-    ws.put("link_model", frame)
-    ws.put(
+    data.put("link_model", frame)
+    data.put(
         "link_lambda",
         pl.DataFrame(
             {"registry": list(model.lambdas), "lambda": list(model.lambdas.values())},
             schema={"registry": pl.Utf8, "lambda": pl.Float64},
         ),
-    )
-
-
-def _case(values: list[str], expr: str) -> str:
-    whens = " ".join(f"WHEN {i} THEN {v}" for i, v in enumerate(values))
-    return f"CASE {expr} {whens} END"
-
-
-def _score_registry(
-    ws: Workspace,
-    registry: str,
-    left: str,
-    comparisons: list[Comparison],
-    model: Model,
-    tf_tables: dict[int, str],
-    passes: list[BlockingPass],
-    cfg: LinkageConfig,
-) -> None:
-    weight_exprs = []
-    level_exprs = []
-    joins = []
-    levels = model.levels_for(registry)
-    for k in range(len(comparisons)):
-        params = levels[k]
-        weights = [f"{lv.weight!r}" for lv in params]
-        w = _case(weights, f"g{k}")
-        if k in tf_tables:
-            # Agreement on a common value counts less: u of the exact level is the value's share.
-            m0 = params[0].m
-            joins.append(f"LEFT JOIN {tf_tables[k]} t{k} ON t{k}.v = s.tf{k}")
-            w = (
-                f"CASE WHEN g{k} = 0 THEN log2({m0!r} / greatest(coalesce(t{k}.tf, {params[0].u!r}), 1e-9)) "
-                f"ELSE {w} END"
-            )
-        weight_exprs.append(f"coalesce({w}, 0.0) AS w{k}")
-        labels = [f"'{lv.label}'" for lv in params]
-        level_exprs.append(f"{_case(labels, f'g{k}')} AS lvl{k}")
-    prior = model.prior_weight(registry)
-    total = " + ".join(f"w{k}" for k in range(len(comparisons))) + f" + {prior!r}"
-    pass_names = _case([f"'{p.name}'" for p in passes], "pass")
-    t_match, t_review = cfg.match_threshold, cfg.review_threshold
-    margin = cfg.ambiguity_margin
-    cols = ", ".join(
-        f"lvl{k} AS {quote_ident('level_' + c.name)}, w{k} AS {quote_ident('weight_' + c.name)}"
-        for k, c in enumerate(comparisons)
-    )
-    ws.run(
-        f"""
-        INSERT INTO links
-        WITH scored AS (
-            SELECT s.l_key, s.r_key, s.pass, {", ".join(weight_exprs)}, {", ".join(level_exprs)}
-            FROM cmp_{registry} s {" ".join(joins)}
-        ),
-        weighted AS (
-            SELECT *, {total} AS mw, 1.0 / (1.0 + pow(2.0, -({total}))) AS p FROM scored
-        ),
-        ranked AS (
-            SELECT w.*, l.id_number AS l_id,
-                   row_number() OVER (PARTITION BY r_key ORDER BY mw DESC, l_key) AS rk,
-                   count(*) OVER (PARTITION BY r_key) AS n_cand
-            FROM weighted w JOIN {quote_ident(left)} l ON l._key = w.l_key
-        ),
-        rivals AS (
-            -- A second candidate who is a different person and scores within the decision
-            -- margin of the best makes the link ambiguous: the data cannot tell them apart.
-            SELECT a.r_key, bool_or(b.mw > a.mw - {margin!r} AND (a.l_id IS NULL
-                                 OR b.l_id IS NULL OR a.l_id <> b.l_id)) AS ambiguous
-            FROM ranked a JOIN ranked b ON a.r_key = b.r_key AND b.rk > 1
-            WHERE a.rk = 1 AND a.p >= {t_review!r}
-            GROUP BY a.r_key
-        )
-        SELECT '{registry}', r.r_key, r.l_key, r.mw, r.p,
-               CASE WHEN r.p >= {t_match!r} AND NOT coalesce(v.ambiguous, FALSE) THEN 'match'
-                    ELSE 'review' END,
-               {pass_names}, r.n_cand, {cols}, {prior!r}
-        FROM ranked r LEFT JOIN rivals v USING (r_key)
-        WHERE r.rk = 1 AND r.p >= {t_review!r}
-        ORDER BY r.r_key
-        """
-    )
-
-
-def _weight_histogram(ws: Workspace, sources: list[RegistryConfig]) -> list[tuple[float, int]]:
-    if not sources:
-        return []
-    rows = ws.rows(
-        "SELECT floor(match_weight / 5) * 5 AS b, count(*) FROM links GROUP BY b ORDER BY b"
-    )
-    return [(float(b), int(n)) for b, n in rows]
-
-
-def _build_entities(ws: Workspace, left: str, sources: list[RegistryConfig]) -> None:
-    """person_id per record: beneficiaries sharing a valid ID are one person (lowest key)."""
-    parts = [
-        f"""
-        SELECT 'beneficiaries' AS registry, _key AS record_key,
-               CASE WHEN id_status IN ('valid', 'upgraded_15')
-                    THEN min(_key) OVER (PARTITION BY id_number, id_status IN ('valid', 'upgraded_15'))
-                    ELSE _key END AS person_id
-        FROM {quote_ident(left)}
-        """
-    ]
-    ws.run(f"CREATE OR REPLACE TEMP TABLE _ben_entities AS {parts[0]}")
-    ws.run(
-        """
-        CREATE OR REPLACE TABLE entities AS
-        SELECT registry, record_key, person_id FROM _ben_entities
-        UNION ALL
-        SELECT k.registry, k.record_key, e.person_id
-        FROM links k JOIN _ben_entities e ON e.record_key = k.person_key
-        WHERE k.decision = 'match'
-        """
     )

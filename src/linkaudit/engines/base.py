@@ -1,0 +1,49 @@
+"""What every engine offers: the one interface through which linkaudit runs SQL.
+
+SQL arrives as DuckDB-dialect text built by pure functions (`link.sql`, `link.blocking`,
+`audit.compile`, ...). The DuckDB engine runs it as it is; the Spark engine transpiles it
+(`engines.spark_sql.to_spark`). Tables are named, created from a SELECT (`create`) or from a
+polars frame (`put`), and read back as rows, one value or a polars frame.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import polars as pl
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, sql: str, params: list[Any] | None = None) -> None: ...
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def row(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None: ...
+
+    def value(self, sql: str, params: list[Any] | None = None) -> Any: ...
+
+    def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame: ...
+
+    def create(self, name: str, select_sql: str, temp: bool = False) -> None: ...
+
+    def drop(self, name: str) -> None: ...
+
+    def has_table(self, name: str) -> bool: ...
+
+    def columns(self, name: str) -> list[str]: ...
+
+    def put(self, name: str, frame: pl.DataFrame) -> None: ...
+
+    def register(self, name: str, frame: pl.DataFrame) -> None: ...
+
+    def unregister(self, name: str) -> None: ...
+
+    def registered(self, name: str, frame: pl.DataFrame) -> AbstractContextManager[None]: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
+__all__ = ["Engine"]
