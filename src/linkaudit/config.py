@@ -162,6 +162,21 @@ class LinkageConfig(_Strict):
     comparisons: list[ComparisonSpec] | None = None
 
 
+class EngineConfig(_Strict):
+    """Which engine runs the heavy stages (staging, linkage, rules). DuckDB, embedded, is the
+    default; Spark (`pip install 'linkaudit[spark]'`) for a province or the nation. Either way
+    the workspace database keeps the load log, run history and cases."""
+
+    name: Literal["duckdb", "spark"] = "duckdb"
+    #: Spark master URL: local[N] on one machine, or the cluster's (spark://, yarn, k8s://).
+    master: str = "local[2]"
+    #: Extra Spark settings (spark.executor.memory, spark.sql.shuffle.partitions, ...).
+    conf: dict[str, str] = Field(default_factory=dict)
+    #: Where Spark keeps its tables (Parquet); default: `<database>.spark/` beside the
+    #: workspace database. On a cluster: a path every executor can reach (hdfs://, s3a://).
+    store: Path | None = None
+
+
 class Manifest(_Strict):
     """A validated workspace manifest. Paths are absolute (resolved against the manifest)."""
 
@@ -174,6 +189,7 @@ class Manifest(_Strict):
     output: Path = Path("out")
     parameters: dict[str, Any] = Field(default_factory=dict)
     linkage: LinkageConfig = Field(default_factory=LinkageConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     #: Policy exemptions: {person or household, rule (or '*'), reason, expires (optional)}.
     exemptions: list[dict[str, Any]] = Field(default_factory=list)
     #: The same as a CSV file with columns person, household, rule, reason, expires.
@@ -248,6 +264,8 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
 
     root = path.parent
     manifest.database = (root / manifest.database).resolve()
+    if manifest.engine.store is not None and "://" not in str(manifest.engine.store):
+        manifest.engine.store = (root / manifest.engine.store).resolve()
     # Not resolved through a symlink: `out` is a link to the published set (report.publish).
     output = root / manifest.output
     manifest.output = output.parent.resolve() / output.name

@@ -9,15 +9,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.faults import fault_point
-from linkaudit.ingest.canonical import KEY, canonicalize
-from linkaudit.ingest.readers import ROW, file_checksum, read_registry
-from linkaudit.store import table_name
+from linkaudit.ingest.canonical import KEY, Canonical, canonicalize
+from linkaudit.ingest.readers import ROW, ReadResult, file_checksum, read_registry
+from linkaudit.store import quote_ident, table_name
+
+if TYPE_CHECKING:
+    from linkaudit.engines.base import Engine
 from linkaudit.vocabulary import ID_STATUSES
 
 #: Called as progress(registry_name, step, done_steps, total_steps).
@@ -67,6 +71,10 @@ class LoadReport:
         return {"database": self.database, "registries": [r.as_dict() for r in self.registries]}
 
 
+def id_status_counts_sql(table: str) -> str:
+    return f"SELECT id_status, count(*) FROM {quote_ident(table)} GROUP BY id_status"
+
+
 def fields_hash(reg: RegistryConfig, as_of: dt.date | None = None) -> str:
     """Hash of everything in a registry's config that changes what gets loaded (the audit
     date too: it decides which ID birth dates are in the future)."""
@@ -76,11 +84,19 @@ def fields_hash(reg: RegistryConfig, as_of: dt.date | None = None) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def load_registry(ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = None) -> RegistryLoad:
+def load_registry(
+    ws: Workspace,
+    reg: RegistryConfig,
+    as_of: dt.date | None = None,
+    data: Engine | None = None,
+) -> RegistryLoad:
     """Read, normalise and store one registry, replacing what was there before.
 
     ``as_of``: the audit's reference date (the manifest's `as_of`); ID numbers whose birth date
-    is after it are `future_birth`. Today when not given."""
+    is after it are `future_birth`. Today when not given. ``data``: the engine that keeps the
+    registry tables when it is not the workspace (Spark: staged as Parquet)."""
+    if data is not None and data is not ws:
+        return _load_elsewhere(ws, data, reg, as_of)
     started = time.perf_counter()
     result = read_registry(reg)
     raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
@@ -106,32 +122,83 @@ def load_registry(ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = No
         ws.run(f"DROP TABLE IF EXISTS {table_name('raw', reg.name)}")
         ws.run(f"ALTER TABLE {staging} RENAME TO {table_name('raw', reg.name)}")
         ws.put(table_name("reg", reg.name), frame)
-        ws.replace_quarantine(reg.name, canonical.quarantine)
-        counts = frame.get_column("id_status").value_counts()
-        id_status = {s: 0 for s in ID_STATUSES}
-        for status, n in counts.iter_rows():
-            id_status[str(status)] = int(n)
-        quarantined = canonical.quarantine.get_column("row").n_unique()
-        ws.run("DELETE FROM load_log WHERE registry = ?", [reg.name])
-        ws.run(
-            "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                reg.name,
-                str(reg.path),
-                reg.resolved_format,
-                result.encoding,
-                result.checksum,
-                fields_hash(reg, as_of),
-                result.frame.height,
-                frame.height,
-                quarantined,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            ],
-        )
+        quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
         ws.run("COMMIT")
     except BaseException:
         ws.rollback()
         raise
+    return RegistryLoad(
+        registry=reg.name,
+        department=reg.department,
+        file=str(reg.path),
+        format=reg.resolved_format,
+        encoding=result.encoding,
+        checksum=result.checksum,
+        rows_read=result.frame.height,
+        rows_loaded=frame.height,
+        rows_quarantined=quarantined,
+        id_status=id_status,
+        seconds=time.perf_counter() - started,
+        notes=load_notes(reg),
+    )
+
+
+def _record_load(
+    ws: Workspace,
+    reg: RegistryConfig,
+    as_of: dt.date | None,
+    result: ReadResult,
+    canonical: Canonical,
+    frame: pl.DataFrame,
+) -> tuple[int, dict[str, int]]:
+    """The quarantine and load-log rows of a load (inside the caller's transaction)."""
+    ws.replace_quarantine(reg.name, canonical.quarantine)
+    counts = frame.get_column("id_status").value_counts()
+    id_status = {s: 0 for s in ID_STATUSES}
+    for status, n in counts.iter_rows():
+        id_status[str(status)] = int(n)
+    quarantined = canonical.quarantine.get_column("row").n_unique()
+    ws.run("DELETE FROM load_log WHERE registry = ?", [reg.name])
+    ws.run(
+        "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            reg.name,
+            str(reg.path),
+            reg.resolved_format,
+            result.encoding,
+            result.checksum,
+            fields_hash(reg, as_of),
+            result.frame.height,
+            frame.height,
+            quarantined,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
+    return quarantined, id_status
+
+
+def _load_elsewhere(
+    ws: Workspace, data: Engine, reg: RegistryConfig, as_of: dt.date | None
+) -> RegistryLoad:
+    """load_registry for an engine other than the workspace: the tables are staged to that
+    engine (each swapped in whole), then the load log and quarantine are recorded in the
+    workspace in one transaction; a kill in between leaves a log that no longer vouches for
+    the tables, so the next run reloads."""
+    started = time.perf_counter()
+    result = read_registry(reg)
+    raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
+        pl.col(ROW).cast(pl.Int64)
+    )
+    canonical = canonicalize(result.frame, reg, as_of=as_of, numeric_cells=result.numeric_cells)
+    frame = canonical.frame
+    if reg.role == "beneficiaries" and not reg.key:
+        frame = surrogate_keys(ws, frame)
+    with ws.transaction():
+        ws.run("DELETE FROM load_log WHERE registry = ?", [reg.name])
+    data.put(table_name("raw", reg.name), raw)
+    data.put(table_name("reg", reg.name), frame)
+    with ws.transaction():
+        quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
     return RegistryLoad(
         registry=reg.name,
         department=reg.department,
@@ -199,10 +266,14 @@ def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def unchanged_load(
-    ws: Workspace, reg: RegistryConfig, as_of: dt.date | None = None
+    ws: Workspace,
+    reg: RegistryConfig,
+    as_of: dt.date | None = None,
+    data: Engine | None = None,
 ) -> RegistryLoad | None:
     """The previous load of this registry, if its file and settings are unchanged."""
-    if not reg.path.is_file() or not ws.has_table(table_name("reg", reg.name)):
+    data = data or ws
+    if not reg.path.is_file() or not data.has_table(table_name("reg", reg.name)):
         return None
     row = ws.row(
         "SELECT file, format, encoding, checksum, fields_hash, rows_read, rows_loaded, "
@@ -214,7 +285,7 @@ def unchanged_load(
     started = time.perf_counter()
     if file_checksum(reg.path) != row[3]:
         return None
-    counts = ws.rows(f"SELECT id_status, count(*) FROM {table_name('reg', reg.name)} GROUP BY ALL")
+    counts = data.rows(id_status_counts_sql(table_name("reg", reg.name)))
     id_status = {s: 0 for s in ID_STATUSES} | {str(k): int(n) for k, n in counts}
     return RegistryLoad(
         registry=reg.name,
@@ -238,6 +309,7 @@ def load_workspace(
     progress: Progress | None = None,
     ws: Workspace | None = None,
     force: bool = True,
+    data: Engine | None = None,
 ) -> LoadReport:
     """Load every registry of the manifest into its workspace database.
 
@@ -252,8 +324,8 @@ def load_workspace(
         for i, reg in enumerate(regs):
             if progress:
                 progress(reg.name, "loading", i, len(regs))
-            previous = None if force else unchanged_load(ws, reg, manifest.as_of)
-            report.registries.append(previous or load_registry(ws, reg, manifest.as_of))
+            previous = None if force else unchanged_load(ws, reg, manifest.as_of, data)
+            report.registries.append(previous or load_registry(ws, reg, manifest.as_of, data))
             fault_point("load_half")
         if progress:
             progress("", "done", len(regs), len(regs))

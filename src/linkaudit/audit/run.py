@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import xlsxwriter.exceptions
@@ -27,6 +27,7 @@ from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.audit.unknown_values import unknown_values
 from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.factory import close_data_engine, data_engine
 from linkaudit.errors import environment_fault
 from linkaudit.faults import fault_point
 from linkaudit.history import (
@@ -50,6 +51,9 @@ from linkaudit.report.outputs import (
 )
 from linkaudit.report.publish import OutputSet, check_output
 from linkaudit.report.workbook import split_workbooks
+
+if TYPE_CHECKING:
+    from linkaudit.engines.base import Engine
 
 Progress = Callable[[str, str, int, int], None]
 
@@ -97,6 +101,18 @@ def _run_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+@dataclass
+class _Computed:
+    """What the heavy stages produced, for the outputs."""
+
+    load: LoadReport
+    link: LinkReport
+    rules: RulesReport
+    exceptions: pl.DataFrame
+    links: pl.DataFrame
+    timings: dict[str, float]
+
+
 def run_audit(
     manifest: Manifest,
     progress: Progress | None = None,
@@ -111,7 +127,10 @@ def run_audit(
     (force=True redoes both). baseline: a run id, 'latest' (the default: the latest run of the
     same rule set; none on a first run) or None to compare with nothing. record=False is a
     trial run: outputs are written, the run history is left as it was. split_by 'township'
-    or 'village' also writes one workbook per township (townships/) or village (villages/)."""
+    or 'village' also writes one workbook per township (townships/) or village (villages/).
+
+    The heavy stages (staging, linkage, rules, cases) run on the manifest's engine (DuckDB,
+    or Spark); history and outputs are the workspace's, in one transaction and one set."""
     if split_by not in (None, "township", "village"):
         raise ValueError(f"split_by: {split_by!r}")
     started = time.perf_counter()
@@ -123,131 +142,157 @@ def run_audit(
     now = dt.datetime.now(dt.UTC)
     today = today or now.date()
     run_id = _run_id(now)
-    timings: dict[str, float] = {}
     with Workspace(manifest.database) as ws:
         ensure_history(ws)
         baseline_run = resolve_run(ws, baseline, ruleset=ruleset_hash(rules)) if baseline else None
-        t = time.perf_counter()
-        load_report = load_workspace(manifest, progress=progress, ws=ws, force=force)
-        timings["load"] = time.perf_counter() - t
-        fault_point("loaded")
-        t = time.perf_counter()
-        link_report = link_workspace(manifest, progress=progress, ws=ws, force=force)
-        timings["link"] = time.perf_counter() - t
-        fault_point("linked")
-        t = time.perf_counter()
-        if progress:
-            progress("", "applying rules", 0, 1)
-        # Same links, rules, parameters and date: the findings and exceptions of the last run
-        # stand (only their run id changes).
-        state = _rules_state(ws, manifest, rules)
-        cached = None if force else _cached_findings(ws, state)
-        if cached is None:
-            # Any findings cache left is stale from here on, even if this run is killed.
-            ws.run("DROP TABLE IF EXISTS findings_state")
-            rules_report = run_rules(ws, manifest, rules)
-            fault_point("rules_half")
-            exceptions = build_exceptions(ws, manifest, rules, run_id)
-            _store_findings_state(ws, state, rules_report, exceptions)
-        else:
-            rules_report, exceptions = cached
-            exceptions = exceptions.with_columns(pl.lit(run_id).alias("run_id"))
-        timings["rules"] = time.perf_counter() - t
-        fault_point("rules")
-        t = time.perf_counter()
-        if progress:
-            progress("", "writing outputs", 0, 1)
-        history = apply_history(ws, exceptions, baseline_run, exemptions, today)
-        links = ws.frame(
-            "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
-            "match_probability, decision FROM links ORDER BY registry, record_key"
-        )
-        quarantine = ws.frame(
-            'SELECT registry, file, "row", "column", reason FROM quarantine '
-            'ORDER BY registry, "row", "column"'
-        )
-        out = manifest.output
-        summary_rows = [r.as_dict() for r in rules_report.results]
-        reported = history.exceptions.select(EXCEPTION_COLUMNS)
-        reported_zh = history.exceptions.select(EXCEPTION_COLUMNS + ["evidence_zh"])
-        outputs = OutputSet(out, run_id)
+        data = data_engine(manifest, ws)
         try:
-            write_csv(reported, outputs.path("exceptions.csv"))
-            fault_point("outputs_half")
-            write_csv(links, outputs.path("links.csv"))
-            changes = {k: history.counts[k] for k in ("new", "persisting", "reopened", "resolved")}
-            write_xlsx(
-                reported_zh,
-                rules,
-                summary_rows,
-                quarantine,
-                outputs.path("exceptions.xlsx"),
-                changes=changes if baseline_run else None,
-            )
-            if split_by:
-                folder = "townships" if split_by == "township" else "villages"
-                split_workbooks(reported_zh, rules, summary_rows, outputs.path(folder), by=split_by)
-            timings["outputs"] = time.perf_counter() - t
-            timings["total"] = time.perf_counter() - started
-            summary = _summary(
-                run_id, now, manifest, rules, rules_report, load_report, link_report, timings
-            )
+            done = _compute(ws, data, manifest, rules, run_id, force, progress)
+            t = time.perf_counter()
+            if progress:
+                progress("", "writing outputs", 0, 1)
+            history = apply_history(ws, done.exceptions, baseline_run, exemptions, today)
+            summary = _summary(run_id, now, manifest, rules, done)
             summary["baseline_run"] = baseline_run
-            summary["cases"] = history.counts
-            summary["resolved_cases"] = history.resolved.get_column("case_id").to_list()
-            summary["reused"] = {
-                "loads": [r.registry for r in load_report.registries if r.skipped],
-                "links": link_report.reused,
-            }
             summary["recorded"] = record
-            summary["warnings"] = id_column_warnings(ws, manifest, rules)  # keys masked: say so
             summary["rule_notes"] = rule_notes
-            summary["load_notes"] = [n for r in load_report.registries for n in r.notes]
-            summary["unknown_values"] = unknown_values(ws, manifest)
-            summary["rules_not_applied"] = {
-                r.rule_id: r.skipped for r in rules_report.results if r.skipped
-            }
-            t_report = time.perf_counter()
-            write_report(
-                outputs.path("report.html"),
-                build_report_data(ws, summary, rules, link_report, history, manifest),
+            summary["warnings"] = id_column_warnings(data, manifest, rules)  # keys masked
+            summary["unknown_values"] = unknown_values(data, manifest)
+            _write_outputs(
+                ws, manifest, rules, done, history, summary, split_by, record, t, started
             )
-            summary["timings_seconds"]["report"] = round(time.perf_counter() - t_report, 3)
-            write_json(summary, outputs.path("summary.json"))
-            fault_point("outputs_staged")
-            # Recorded first, published after: a run whose outputs are out/ is in the history.
-            if record:
-                record_run(ws, run_id, now, manifest, summary, history)
-            fault_point("recorded")
-            outputs.publish()
-            fault_point("published")
-        except (OSError, xlsxwriter.exceptions.XlsxWriterException) as exc:
-            fault = environment_fault(exc, doing=f"cannot write the outputs under {out}")
-            if fault is None:
-                raise
-            raise fault from None
         finally:
-            outputs.discard()
+            close_data_engine(data, ws)
     return AuditResult(
         run_id=run_id,
         summary=summary,
-        rules=rules_report,
-        load=load_report,
-        link=link_report,
+        rules=done.rules,
+        load=done.load,
+        link=done.link,
         history=history,
-        outputs={
-            name: str(out / name)
-            for name in (
-                "exceptions.xlsx",
-                "exceptions.csv",
-                "links.csv",
-                "summary.json",
-                "report.html",
-                *(["townships/"] if split_by == "township" else []),
-                *(["villages/"] if split_by == "village" else []),
-            )
-        },
+        outputs={name: str(manifest.output / name) for name in _output_names(split_by)},
     )
+
+
+def _output_names(split_by: str | None) -> list[str]:
+    names = ["exceptions.xlsx", "exceptions.csv", "links.csv", "summary.json", "report.html"]
+    if split_by:
+        names.append("townships/" if split_by == "township" else "villages/")
+    return names
+
+
+def _compute(
+    ws: Workspace,
+    data: Engine,
+    manifest: Manifest,
+    rules: list[Rule],
+    run_id: str,
+    force: bool,
+    progress: Progress | None,
+) -> _Computed:
+    """Load, link, apply the rules and build the cases, each stage timed. Same links,
+    rules, parameters and date as the last run: its findings and cases stand (only their
+    run id changes)."""
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    load_report = load_workspace(manifest, progress=progress, ws=ws, force=force, data=data)
+    timings["load"] = time.perf_counter() - t
+    fault_point("loaded")
+    t = time.perf_counter()
+    link_report = link_workspace(manifest, progress=progress, ws=ws, force=force, data=data)
+    timings["link"] = time.perf_counter() - t
+    fault_point("linked")
+    t = time.perf_counter()
+    if progress:
+        progress("", "applying rules", 0, 1)
+    state = _rules_state(ws, manifest, rules)
+    cached = None if force else _cached_findings(ws, state)
+    if cached is None:
+        # Any findings cache left is stale from here on, even if this run is killed.
+        ws.drop("findings_state")
+        rules_report = run_rules(data, manifest, rules)
+        fault_point("rules_half")
+        exceptions = build_exceptions(data, manifest, rules, run_id)
+        _store_findings_state(ws, state, rules_report, exceptions)
+    else:
+        rules_report, exceptions = cached
+        exceptions = exceptions.with_columns(pl.lit(run_id).alias("run_id"))
+    timings["rules"] = time.perf_counter() - t
+    fault_point("rules")
+    links = data.frame(
+        "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
+        "match_probability, decision FROM links ORDER BY registry, record_key"
+    )
+    return _Computed(load_report, link_report, rules_report, exceptions, links, timings)
+
+
+def _write_outputs(
+    ws: Workspace,
+    manifest: Manifest,
+    rules: list[Rule],
+    done: _Computed,
+    history: HistoryOutcome,
+    summary: dict[str, Any],
+    split_by: str | None,
+    record: bool,
+    started: float,
+    run_started: float,
+) -> None:
+    """Stage every output, record the run (cases and all, one transaction), then publish the
+    outputs as one set: a run whose outputs are out/ is in the history."""
+    quarantine = ws.frame(
+        'SELECT registry, file, "row", "column", reason FROM quarantine '
+        'ORDER BY registry, "row", "column"'
+    )
+    out = manifest.output
+    summary_rows = [r.as_dict() for r in done.rules.results]
+    reported = history.exceptions.select(EXCEPTION_COLUMNS)
+    reported_zh = history.exceptions.select(EXCEPTION_COLUMNS + ["evidence_zh"])
+    summary["cases"] = history.counts
+    summary["resolved_cases"] = history.resolved.get_column("case_id").to_list()
+    outputs = OutputSet(out, summary["run_id"])
+    try:
+        write_csv(reported, outputs.path("exceptions.csv"))
+        fault_point("outputs_half")
+        write_csv(done.links, outputs.path("links.csv"))
+        changes = {k: history.counts[k] for k in ("new", "persisting", "reopened", "resolved")}
+        write_xlsx(
+            reported_zh,
+            rules,
+            summary_rows,
+            quarantine,
+            outputs.path("exceptions.xlsx"),
+            changes=changes if summary["baseline_run"] else None,
+        )
+        if split_by:
+            folder = "townships" if split_by == "township" else "villages"
+            split_workbooks(reported_zh, rules, summary_rows, outputs.path(folder), by=split_by)
+        summary["timings_seconds"]["outputs"] = round(time.perf_counter() - started, 3)
+        t_report = time.perf_counter()
+        write_report(
+            outputs.path("report.html"),
+            build_report_data(ws, summary, rules, done.link, history, manifest),
+        )
+        summary["timings_seconds"]["report"] = round(time.perf_counter() - t_report, 3)
+        summary["timings_seconds"]["total"] = round(time.perf_counter() - run_started, 3)
+        write_json(summary, outputs.path("summary.json"))
+        fault_point("outputs_staged")
+        if record:
+            record_run(ws, summary["run_id"], _started_at(summary), manifest, summary, history)
+        fault_point("recorded")
+        outputs.publish()
+        fault_point("published")
+    except (OSError, xlsxwriter.exceptions.XlsxWriterException) as exc:
+        fault = environment_fault(exc, doing=f"cannot write the outputs under {out}")
+        if fault is None:
+            raise
+        raise fault from None
+    finally:
+        outputs.discard()
+
+
+def _started_at(summary: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(summary["started_at"])
 
 
 def _rules_state(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
@@ -295,16 +340,11 @@ def _store_findings_state(
 
 
 def _summary(
-    run_id: str,
-    now: dt.datetime,
-    manifest: Manifest,
-    rules: list[Rule],
-    rules_report: RulesReport,
-    load_report: LoadReport,
-    link_report: LinkReport,
-    timings: dict[str, float],
+    run_id: str, now: dt.datetime, manifest: Manifest, rules: list[Rule], done: _Computed
 ) -> dict[str, Any]:
-    from linkaudit import __version__
+    from linkaudit._version import __version__
+
+    rules_report, load_report, link_report = done.rules, done.load, done.link
 
     linked = {r.registry: r for r in link_report.registries}
     registries = {}
@@ -332,8 +372,15 @@ def _summary(
         "registries": registries,
         "input_checksums": {r.registry: r.checksum for r in load_report.registries},
         "ruleset_hash": ruleset_hash(rules),
-        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "timings_seconds": {k: round(v, 3) for k, v in done.timings.items()},
         "link_warnings": link_report.warnings,
+        "engine": manifest.engine.name,
+        "reused": {
+            "loads": [r.registry for r in load_report.registries if r.skipped],
+            "links": link_report.reused,
+        },
+        "load_notes": [n for r in load_report.registries for n in r.notes],
+        "rules_not_applied": {r.rule_id: r.skipped for r in rules_report.results if r.skipped},
     }
 
 

@@ -45,5 +45,7 @@ class Engine(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
+    def close(self) -> None: ...
+
 
 __all__ = ["Engine"]
