@@ -198,7 +198,7 @@ def ecm_check(manifest_path: Path) -> EcmCheck:
     from linkaudit.evaluate import read_truth_links
     from linkaudit.link.engine import comparisons_for, link_workspace
     from linkaudit.load import load_workspace
-    from linkaudit.store import Workspace
+    from linkaudit.engines.duckdb import Workspace
 
     manifest = load_manifest(manifest_path)
     if [r.name for r in manifest.sources] != ["febrl_b"]:
@@ -217,8 +217,8 @@ def ecm_check(manifest_path: Path) -> EcmCheck:
             f"coalesce(g{k} < {len(c.levels) - 1}, FALSE)::TINYINT AS a{k}"
             for k, c in enumerate(comparisons)
         )
-        pairs = ws.query_pl(f"SELECT r_key, l_key, {agree} FROM cmp_febrl_b ORDER BY r_key, l_key")
-        ours = ws.query_pl(
+        pairs = ws.frame(f"SELECT r_key, l_key, {agree} FROM cmp_febrl_b ORDER BY r_key, l_key")
+        ours = ws.frame(
             "SELECT record_key AS r_key, person_key AS l_key FROM links "
             "WHERE registry = 'febrl_b' AND decision = 'match'"
         )
