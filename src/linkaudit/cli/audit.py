@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # imported where used: `--help` loads no engine
     from linkaudit.audit.run import AuditResult
 from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
-from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
+from linkaudit.cli.options import EngineOpt, JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
 
 RulesOpt = Annotated[
@@ -80,6 +80,7 @@ def audit(
             "(out/villages/), each holding only its own residents.",
         ),
     ] = None,
+    engine: EngineOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -95,6 +96,8 @@ def audit(
     config = load_manifest(manifest)
     if as_of is not None:
         config.as_of = as_of.date()
+    if engine is not None:
+        config.engine.name = engine.value
     # Progress goes to stderr, so --json on stdout keeps it (only --quiet silences it).
     with step_progress("audit", quiet) as progress:
         result = run_audit(

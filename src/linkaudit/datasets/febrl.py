@@ -195,10 +195,10 @@ def ecm_check(manifest_path: Path) -> EcmCheck:
             hint=f"install the febrl extra: {FEBRL_EXTRA}",
         ) from None
     from linkaudit.config import load_manifest
+    from linkaudit.engines.duckdb import Workspace
     from linkaudit.evaluate import read_truth_links
     from linkaudit.link.engine import comparisons_for, link_workspace
     from linkaudit.load import load_workspace
-    from linkaudit.engines.duckdb import Workspace
 
     manifest = load_manifest(manifest_path)
     if [r.name for r in manifest.sources] != ["febrl_b"]:

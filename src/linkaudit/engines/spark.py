@@ -37,7 +37,9 @@ BASE_CONF = {
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-    "spark.driver.extraJavaOptions": "-Dlog4j2.level=error",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.extraJavaOptions": "-Dlog4j.configurationFile="
+    + str(Path(__file__).with_name("log4j2.properties")),
 }
 
 

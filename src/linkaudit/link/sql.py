@@ -10,6 +10,7 @@ seed, which both engines compute alike (an engine's own `hash()` differs between
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from linkaudit.link.comparisons import Comparison
@@ -223,6 +224,11 @@ def score_sql(
     prior), keep each department record's best, and decide: `match` at or above the match
     threshold unless a different person scores within the margin (then `review`), `review`
     between the thresholds. `tf[k]` = (tf table, m of level 0, u of level 0)."""
+    # Decided on the weight, not the probability: p >= t exactly when the weight is at least
+    # log2(t / (1 - t)), and a weight is a sum both engines compute to the same bits, while
+    # pow() may differ in the last bit between engines (the probability is only reported).
+    w_match = math.log2(match_threshold / (1 - match_threshold))
+    w_review = math.log2(review_threshold / (1 - review_threshold))
     weight_exprs, level_exprs, joins = [], [], []
     for k in range(len(comparisons)):
         w = case_sql([repr(float(x)) for x in weights[k]], f"g{k}")
@@ -262,17 +268,17 @@ def score_sql(
             SELECT a.r_key, bool_or(b.mw > a.mw - {margin!r} AND (a.l_id IS NULL
                                  OR b.l_id IS NULL OR a.l_id <> b.l_id)) AS ambiguous
             FROM ranked a JOIN ranked b ON a.r_key = b.r_key AND b.rk > 1
-            WHERE a.rk = 1 AND a.p >= {review_threshold!r}
+            WHERE a.rk = 1 AND a.mw >= {w_review!r}
             GROUP BY a.r_key
         )
         SELECT CAST({quote_literal(registry)} AS VARCHAR) AS registry, r.r_key AS record_key,
                r.l_key AS person_key, r.mw AS match_weight, r.p AS match_probability,
-               CASE WHEN r.p >= {match_threshold!r} AND NOT coalesce(v.ambiguous, FALSE)
+               CASE WHEN r.mw >= {w_match!r} AND NOT coalesce(v.ambiguous, FALSE)
                     THEN 'match' ELSE 'review' END AS decision,
                {names} AS pass, CAST(r.n_cand AS INTEGER) AS candidates, {cols},
                CAST({prior!r} AS DOUBLE) AS weight_prior
         FROM ranked r LEFT JOIN rivals v ON v.r_key = r.r_key
-        WHERE r.rk = 1 AND r.p >= {review_threshold!r}
+        WHERE r.rk = 1 AND r.mw >= {w_review!r}
     """
 
 
