@@ -18,7 +18,7 @@ from linkaudit.errors import InputFileError
 from linkaudit.history import OUTCOME_WORDS, OUTCOMES, ensure_history
 from linkaudit.ingest.readers import read_small_csv
 from linkaudit.privacy import mask_frame, undo_neutralised
-from linkaudit.report.outputs import CHINESE_HEADERS, HEADER_COLUMNS
+from linkaudit.report.columns import CHINESE_HEADERS, HEADER_COLUMNS
 
 _NEEDED = ("run_id", "case_id", "outcome")
 _READ_COLUMNS = (*_NEEDED, "reason")

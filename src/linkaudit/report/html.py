@@ -28,8 +28,9 @@ from linkaudit.engines.duckdb import Workspace
 from linkaudit.history import HistoryOutcome
 from linkaudit.link.engine import LinkReport
 from linkaudit.privacy import mask_text, mask_value
+from linkaudit.report.atomic import atomic_path
+from linkaudit.report.columns import DISCLAIMER
 from linkaudit.report.labels import OUTCOME_ZH, SCOPE_ZH, SEVERITY_ZH
-from linkaudit.report.outputs import DISCLAIMER, atomic_path
 
 FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "Source Han Sans SC", sans-serif'
 COLORS = {
