@@ -185,9 +185,7 @@ def distinct_persons_sql(rules: int) -> str:
 
 def file_access_state_sql() -> str:
     """Whether file access is on, and whether the configuration is locked."""
-    return (
-        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
-    )
+    return "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
 
 
 def forbid_file_access_sql() -> list[str]:
