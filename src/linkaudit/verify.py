@@ -249,7 +249,7 @@ def _store_answers(
         rows_out.append(
             (case_id, run_id, rule_id, unit_key, outcome, reason, evidence_hash, source, now)
         )
-    schema = {c: pl.Utf8 for c, _ in HISTORY_TABLES["verifications"]}
+    schema: dict[str, pl.DataType] = {c: pl.Utf8() for c, _ in HISTORY_TABLES["verifications"]}
     schema["imported_at"] = pl.Datetime("us")
     frame = pl.DataFrame(rows_out, schema=schema, orient="row")
     with ws.registered("_verifications", frame):

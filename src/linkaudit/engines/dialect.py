@@ -11,6 +11,6 @@ from sqlglot import exp
 __all__ = ["render"]
 
 
-def render(expression: exp.Expression, dialect: str = "duckdb") -> str:
-    """The expression as SQL text of `dialect` (DuckDB by default)."""
+def render(expression: exp.Expr, dialect: str = "duckdb") -> str:
+    """The expression (any sqlglot node) as SQL text of `dialect` (DuckDB by default)."""
     return str(expression.sql(dialect=dialect))
