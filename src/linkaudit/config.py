@@ -139,6 +139,39 @@ class RegistryConfig(_Strict):
         return field_type(canonical, self.types)
 
 
+#: Columns every loaded registry has (see ingest.canonical).
+BASE_COLUMNS = (
+    "_key",
+    "_row",
+    "name",
+    "name_raw",
+    "name_pinyin",
+    "id_number",
+    "id_status",
+    "id_birth_date",
+    "id_region",
+    "id_usable",
+    "id_suspect",
+    "birth_date",
+    "birth_date_precision",
+    "birth_date_mismatch",
+    "sex",
+    "address",
+)
+
+
+def registry_columns(reg: RegistryConfig) -> frozenset[str]:
+    """The columns of a registry once loaded: the base ones, its mapped fields, each date
+    field's precision (day, month, year: see ingest.canonical) and the household key.
+    Here, beside the registry's model, so that validating a manifest and compiling rules read
+    the same list without config importing the rule compiler."""
+    cols = set(BASE_COLUMNS) | set(reg.fields)
+    cols |= {f"{c}_precision" for c in reg.fields if reg.canonical_type(c) in DATE_TYPES}
+    if reg.household:
+        cols.add("household")
+    return frozenset(cols)
+
+
 class LinkageConfig(_Strict):
     """Thresholds on the match probability of a candidate pair."""
 
@@ -403,7 +436,6 @@ def _output_problems(manifest: Manifest) -> list[str]:
 
 
 def _linkage_problems(manifest: Manifest) -> list[str]:
-    from linkaudit.audit.compile import registry_columns
     from linkaudit.link.blocking import key_column, parse_passes
 
     problems: list[str] = []

@@ -16,6 +16,84 @@ from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import InputFileError, WorkspaceError
 from linkaudit.privacy import mask_frame
+from linkaudit.store import quote_ident
+
+# -- SQL (pure builders, DuckDB dialect; few and used only here, so kept in this module) ---
+
+
+def eval_pairs_sql(truth: str) -> str:
+    """Every true and every predicted (registry, record, person) link side by side, persons
+    counted once (a beneficiary registered twice is one person): `truth` names the relation of
+    true links (registry, record_key, person_key)."""
+    return f"""
+        WITH ent AS (SELECT record_key, person_id FROM entities WHERE registry = 'beneficiaries'),
+        truth AS (
+            SELECT t.registry, t.record_key, coalesce(e.person_id, t.person_key) AS person
+            FROM {quote_ident(truth)} t LEFT JOIN ent e ON e.record_key = t.person_key
+        ),
+        pred AS (
+            SELECT k.registry, k.record_key, coalesce(e.person_id, k.person_key) AS person,
+                   k.match_probability
+            FROM links k LEFT JOIN ent e ON e.record_key = k.person_key
+            WHERE k.decision = 'match'
+        )
+        SELECT coalesce(t.registry, p.registry) AS registry,
+               coalesce(t.record_key, p.record_key) AS record_key,
+               t.person AS true_person, p.person AS predicted_person, p.match_probability
+        FROM truth t FULL JOIN pred p
+          ON t.registry = p.registry AND t.record_key = p.record_key AND t.person = p.person
+        """
+
+
+def registry_scores_sql(pairs: str) -> str:
+    """Per registry of `pairs` (an eval_pairs_sql table): true, predicted, both."""
+    return f"""
+        SELECT registry, count(true_person), count(predicted_person),
+               count(*) FILTER (WHERE true_person IS NOT NULL AND predicted_person IS NOT NULL)
+        FROM {quote_ident(pairs)} GROUP BY registry ORDER BY registry
+        """
+
+
+def worst_errors_sql(pairs: str, limit: int) -> str:
+    """The `limit` worst errors of `pairs`: false links first, the likeliest first, each
+    with the best candidate the linker had for the record."""
+    return f"""
+        SELECT e.registry, e.record_key, e.true_person, e.predicted_person,
+               CASE WHEN e.true_person IS NULL THEN 'false link' ELSE 'missed link' END AS error,
+               coalesce(e.match_probability, k.match_probability) AS match_probability,
+               k.decision AS best_decision, k.person_key AS best_candidate
+        FROM {quote_ident(pairs)} e
+        LEFT JOIN links k ON k.registry = e.registry AND k.record_key = e.record_key
+        WHERE e.true_person IS NULL OR e.predicted_person IS NULL
+        ORDER BY (e.true_person IS NULL) DESC, match_probability DESC NULLS LAST,
+                 e.registry, e.record_key
+        LIMIT {int(limit)}
+        """
+
+
+def flag_scores_sql(truth_flags: str, scopes: str) -> str:
+    """Per rule: flagged units in truth, in the findings, in both. A unit is the household
+    for a household-scope rule (`scopes`: rule_id, scope), else the person."""
+    unit = (
+        "CASE WHEN s.scope = 'household' THEN coalesce(f.household_key, f.person_key) "
+        "ELSE f.person_key END"
+    )
+    return f"""
+        WITH unit AS (
+            SELECT DISTINCT 'truth' AS side, f.rule_id, {unit} AS u
+            FROM {quote_ident(truth_flags)} f JOIN {quote_ident(scopes)} s
+                 ON s.rule_id = f.rule_id
+            UNION ALL
+            SELECT DISTINCT 'pred', f.rule_id, {unit}
+            FROM findings f JOIN {quote_ident(scopes)} s ON s.rule_id = f.rule_id
+        ),
+        t AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'truth'),
+        p AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'pred')
+        SELECT coalesce(t.rule_id, p.rule_id) AS rule_id, count(t.u), count(p.u),
+               count(*) FILTER (WHERE t.u IS NOT NULL AND p.u IS NOT NULL)
+        FROM t FULL JOIN p ON t.rule_id = p.rule_id AND t.u = p.u
+        GROUP BY coalesce(t.rule_id, p.rule_id) ORDER BY rule_id
+        """
 
 
 @dataclass
@@ -106,11 +184,8 @@ def evaluate_links(
                 f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
             )
         truth = read_truth_links(Path(truth_dir))
-        ws.register("_truth", truth)
-        try:
+        with ws.registered("_truth", truth):
             report = _evaluate(ws, manifest, worst)
-        finally:
-            ws.unregister("_truth")
         flags_path = Path(truth_dir) / "flags.csv"
         if flags_path.exists() and ws.has_table("findings"):
             report.flags = _evaluate_flags(ws, manifest, flags_path)
@@ -123,34 +198,8 @@ def evaluate_links(
 def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
     sources = [r.name for r in manifest.sources]
     # Compare at the level of persons: a beneficiary registered twice is one person.
-    ws.run(
-        """
-        CREATE OR REPLACE TEMP TABLE _eval AS
-        WITH ent AS (SELECT record_key, person_id FROM entities WHERE registry = 'beneficiaries'),
-        truth AS (
-            SELECT t.registry, t.record_key, coalesce(e.person_id, t.person_key) AS person
-            FROM _truth t LEFT JOIN ent e ON e.record_key = t.person_key
-        ),
-        pred AS (
-            SELECT k.registry, k.record_key, coalesce(e.person_id, k.person_key) AS person,
-                   k.match_probability
-            FROM links k LEFT JOIN ent e ON e.record_key = k.person_key
-            WHERE k.decision = 'match'
-        )
-        SELECT coalesce(t.registry, p.registry) AS registry,
-               coalesce(t.record_key, p.record_key) AS record_key,
-               t.person AS true_person, p.person AS predicted_person, p.match_probability
-        FROM truth t FULL JOIN pred p
-          ON t.registry = p.registry AND t.record_key = p.record_key AND t.person = p.person
-        """
-    )
-    rows = ws.rows(
-        """
-        SELECT registry, count(true_person), count(predicted_person),
-               count(*) FILTER (true_person IS NOT NULL AND predicted_person IS NOT NULL)
-        FROM _eval GROUP BY registry ORDER BY registry
-        """
-    )
+    ws.create("_eval", eval_pairs_sql("_truth"), temp=True)
+    rows = ws.rows(registry_scores_sql("_eval"))
     report = EvalReport()
     by_reg = {r[0]: r for r in rows}
     for name in sources:
@@ -162,20 +211,7 @@ def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
         sum(s.predicted for s in report.scores),
         sum(s.true_positive for s in report.scores),
     )
-    errors = ws.frame(
-        f"""
-        SELECT e.registry, e.record_key, e.true_person, e.predicted_person,
-               CASE WHEN e.true_person IS NULL THEN 'false link' ELSE 'missed link' END AS error,
-               coalesce(e.match_probability, k.match_probability) AS match_probability,
-               k.decision AS best_decision, k.person_key AS best_candidate
-        FROM _eval e
-        LEFT JOIN links k ON k.registry = e.registry AND k.record_key = e.record_key
-        WHERE e.true_person IS NULL OR e.predicted_person IS NULL
-        ORDER BY (e.true_person IS NULL) DESC, match_probability DESC NULLS LAST,
-                 e.registry, e.record_key
-        LIMIT {int(worst)}
-        """
-    )
+    errors = ws.frame(worst_errors_sql("_eval", worst))
     # Keys may be ID numbers (a register keyed by its ID column): masked like every output.
     report.worst = mask_frame(errors).to_dicts()
     return report
@@ -193,29 +229,7 @@ def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score
         {"rule_id": list(scopes), "scope": list(scopes.values())},
         schema={"rule_id": pl.Utf8, "scope": pl.Utf8},
     )
-    ws.register("_truth_flags", truth.select("rule_id", "person_key", "household_key"))
-    ws.register("_scopes", scope_frame)
-    try:
-        rows = ws.rows(
-            """
-            WITH unit AS (
-                SELECT DISTINCT 'truth' AS side, f.rule_id,
-                       CASE WHEN s.scope = 'household' THEN coalesce(f.household_key, f.person_key) ELSE f.person_key END AS u
-                FROM _truth_flags f JOIN _scopes s USING (rule_id)
-                UNION ALL
-                SELECT DISTINCT 'pred', f.rule_id,
-                       CASE WHEN s.scope = 'household' THEN coalesce(f.household_key, f.person_key) ELSE f.person_key END
-                FROM findings f JOIN _scopes s USING (rule_id)
-            ),
-            t AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'truth'),
-            p AS (SELECT DISTINCT rule_id, u FROM unit WHERE side = 'pred')
-            SELECT coalesce(t.rule_id, p.rule_id) AS rule_id, count(t.u), count(p.u),
-                   count(*) FILTER (t.u IS NOT NULL AND p.u IS NOT NULL)
-            FROM t FULL JOIN p ON t.rule_id = p.rule_id AND t.u = p.u
-            GROUP BY 1 ORDER BY 1
-            """
-        )
-    finally:
-        ws.unregister("_truth_flags")
-        ws.unregister("_scopes")
+    flags = truth.select("rule_id", "person_key", "household_key")
+    with ws.registered("_truth_flags", flags), ws.registered("_scopes", scope_frame):
+        rows = ws.rows(flag_scores_sql("_truth_flags", "_scopes"))
     return [Score(r, int(t), int(p), int(tp)) for r, t, p, tp in rows]

@@ -25,6 +25,19 @@ from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import InputFileError, LinkauditError, WorkspaceError
 from linkaudit.faults import fault_point
+from linkaudit.history_sql import (
+    HISTORY_TABLES,
+    baseline_case_ids_sql,
+    baseline_cases_sql,
+    history_schema_sql,
+    insert_rows_sql,
+    insert_run_sql,
+    latest_outcomes_sql,
+    recent_runs_sql,
+    reported_cases_sql,
+    run_at_sql,
+    runs_with_prefix_sql,
+)
 from linkaudit.ingest.readers import read_small_csv
 
 OUTCOMES = ("confirmed", "cleared", "pending")
@@ -43,20 +56,6 @@ OUTCOME_WORDS = {
 }
 STATUSES = ("new", "persisting", "reopened")
 
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, manifest VARCHAR, as_of DATE,
-        input_checksums VARCHAR, ruleset_hash VARCHAR, tool_version VARCHAR,
-        baseline_run VARCHAR, counts VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS run_cases (
-        run_id VARCHAR, case_id VARCHAR, rule_id VARCHAR, scope VARCHAR, unit_key VARCHAR,
-        household_key VARCHAR, person_key VARCHAR, township VARCHAR, evidence_hash VARCHAR,
-        status VARCHAR, suppressed VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS verifications (
-        case_id VARCHAR, run_id VARCHAR, rule_id VARCHAR, unit_key VARCHAR, outcome VARCHAR,
-        reason VARCHAR, evidence_hash VARCHAR, source VARCHAR, imported_at TIMESTAMP)""",
-]
-
 
 def ensure_history(ws: Workspace) -> None:
     if ws.read_only:
@@ -66,7 +65,7 @@ def ensure_history(ws: Workspace) -> None:
                 hint="run `linkaudit audit MANIFEST` first",
             )
         return
-    for sql in _SCHEMA:
+    for sql in history_schema_sql():
         ws.run(sql)
 
 
@@ -78,17 +77,12 @@ def resolve_run(ws: Workspace, ref: str, ruleset: str | None = None) -> str | No
     ensure_history(ws)
     if ref in ("latest", "previous"):
         offset = 0 if ref == "latest" else 1
-        where, args = ("WHERE ruleset_hash = ?", [ruleset]) if ruleset else ("", [])
-        row = ws.row(
-            f"SELECT run_id FROM runs {where} "
-            f"ORDER BY started_at DESC, run_id DESC LIMIT 1 OFFSET {offset}",
-            args,
-        )
+        row = ws.row(run_at_sql(offset, bool(ruleset)), [ruleset] if ruleset else [])
         return None if row is None else str(row[0])
-    rows = ws.rows("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [ref])
+    rows = ws.rows(runs_with_prefix_sql(), [ref])
     if len(rows) == 1:
         return str(rows[0][0])
-    known = [r[0] for r in ws.rows("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")]
+    known = [r[0] for r in ws.rows(recent_runs_sql(5))]
     raise LinkauditError(
         f"run {ref!r} {'is ambiguous' if rows else 'not found'} in {ws.path}",
         hint=f"use 'latest', 'previous' or a run id; recent runs: {', '.join(known) or 'none'}",
@@ -214,28 +208,7 @@ def apply_history(
     ensure_history(ws)
     exempt = exemption_mask(exceptions, exemptions, today)
     exempted = exceptions.filter(exempt)
-    current = exceptions.filter(~exempt)
-    latest_outcome = ws.frame(
-        """
-        SELECT case_id, rule_id, unit_key, outcome, reason, evidence_hash AS verified_hash
-        FROM (SELECT *, row_number() OVER (PARTITION BY case_id ORDER BY imported_at DESC) AS rn
-              FROM verifications) WHERE rn = 1
-        """
-    )
-    cleared_units = (
-        latest_outcome.filter(pl.col("outcome") == "cleared")
-        .select("rule_id", "unit_key", pl.lit(True).alias("unit_was_cleared"))
-        .unique(["rule_id", "unit_key"])
-    )
-    frame = (
-        current.drop("outcome", "reason", strict=False)
-        .join(
-            latest_outcome.select("case_id", "outcome", "reason", "verified_hash"),
-            on="case_id",
-            how="left",
-        )
-        .join(cleared_units, on=["rule_id", "unit_key"], how="left")
-    )
+    frame = _with_latest_outcome(ws, exceptions.filter(~exempt))
     unchanged_clear = (pl.col("outcome") == "cleared") & (
         pl.col("verified_hash") == pl.col("evidence_hash")
     )
@@ -250,29 +223,66 @@ def apply_history(
             exempted.get_column("case_id"),
         ]
     ).implode()
-    if baseline:
-        prior = ws.frame(
-            "SELECT DISTINCT case_id FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
-            [baseline],
+    prior_ids, resolved = _baseline_cases(ws, baseline, still_flagged)
+    frame = _case_status(frame, prior_ids)
+    counts = {
+        "exceptions": frame.height,
+        "new": int((frame.get_column("status") == "new").sum()),
+        "persisting": int((frame.get_column("status") == "persisting").sum()),
+        "reopened": int((frame.get_column("status") == "reopened").sum()),
+        "resolved": resolved.height,
+        "suppressed_cleared": suppressed.height,
+        "exempted": exempted.height,
+        "confirmed": int((frame.get_column("outcome") == "confirmed").sum()),
+    }
+    return HistoryOutcome(frame, suppressed, exempted, resolved, baseline, counts)
+
+
+def _with_latest_outcome(ws: Workspace, current: pl.DataFrame) -> pl.DataFrame:
+    """Each case with its latest field outcome, the evidence hash that outcome was given for
+    (`verified_hash`), and whether the field ever cleared its rule and unit
+    (`unit_was_cleared`: the case may come back under another id with other evidence)."""
+    latest_outcome = ws.frame(latest_outcomes_sql())
+    cleared_units = (
+        latest_outcome.filter(pl.col("outcome") == "cleared")
+        .select("rule_id", "unit_key", pl.lit(True).alias("unit_was_cleared"))
+        .unique(["rule_id", "unit_key"])
+    )
+    return (
+        current.drop("outcome", "reason", strict=False)
+        .join(
+            latest_outcome.select("case_id", "outcome", "reason", "verified_hash"),
+            on="case_id",
+            how="left",
         )
-        prior_ids = prior.get_column("case_id").implode()
-        resolved = ws.frame(
-            "SELECT case_id, rule_id, unit_key, household_key, person_key, township "
-            "FROM run_cases WHERE run_id = ? AND suppressed = 'no'",
-            [baseline],
-        ).filter(~pl.col("case_id").is_in(still_flagged))
-    else:
-        prior_ids = pl.Series([], dtype=pl.Utf8).implode()
-        resolved = pl.DataFrame(
-            schema={
-                "case_id": pl.Utf8,
-                "rule_id": pl.Utf8,
-                "unit_key": pl.Utf8,
-                "household_key": pl.Utf8,
-                "person_key": pl.Utf8,
-                "township": pl.Utf8,
-            }
+        .join(cleared_units, on=["rule_id", "unit_key"], how="left")
+    )
+
+
+def _baseline_cases(
+    ws: Workspace, baseline: str | None, still_flagged: pl.Series
+) -> tuple[pl.Series, pl.DataFrame]:
+    """The case ids the baseline run reported, and those of its cases no longer flagged
+    (resolved). Without a baseline, both are empty."""
+    if not baseline:
+        empty = pl.DataFrame(
+            schema=dict.fromkeys(
+                ("case_id", "rule_id", "unit_key", "household_key", "person_key", "township"),
+                pl.Utf8,
+            )
         )
+        return pl.Series([], dtype=pl.Utf8).implode(), empty
+    prior = ws.frame(baseline_case_ids_sql(), [baseline])
+    prior_ids = prior.get_column("case_id").implode()
+    resolved = ws.frame(baseline_cases_sql(), [baseline]).filter(
+        ~pl.col("case_id").is_in(still_flagged)
+    )
+    return prior_ids, resolved
+
+
+def _case_status(frame: pl.DataFrame, prior_ids: pl.Series) -> pl.DataFrame:
+    """Status against the baseline (new, persisting, reopened); an outcome given for other
+    evidence than today's is dropped (the case needs a new visit)."""
     # A 'cleared' outcome given for other evidence no longer holds: the case needs a new visit.
     stale = (pl.col("outcome") == "cleared") & (
         pl.col("verified_hash") != pl.col("evidence_hash")
@@ -285,7 +295,7 @@ def apply_history(
         & (pl.col("outcome").is_null() | stale)
         & ~in_baseline
     )
-    frame = frame.with_columns(
+    return frame.with_columns(
         pl.when(reopened)
         .then(pl.lit("reopened"))
         .when(in_baseline)
@@ -295,17 +305,6 @@ def apply_history(
         pl.when(stale.fill_null(False)).then(None).otherwise(pl.col("outcome")).alias("outcome"),
         pl.when(stale.fill_null(False)).then(None).otherwise(pl.col("reason")).alias("reason"),
     ).drop("verified_hash", "unit_was_cleared")
-    counts = {
-        "exceptions": frame.height,
-        "new": int((frame.get_column("status") == "new").sum()),
-        "persisting": int((frame.get_column("status") == "persisting").sum()),
-        "reopened": int((frame.get_column("status") == "reopened").sum()),
-        "resolved": resolved.height,
-        "suppressed_cleared": suppressed.height,
-        "exempted": exempted.height,
-        "confirmed": int((frame.get_column("outcome") == "confirmed").sum()),
-    }
-    return HistoryOutcome(frame, suppressed, exempted, resolved, baseline, counts)
 
 
 def record_run(
@@ -321,7 +320,7 @@ def record_run(
     ensure_history(ws)
     with ws.transaction():
         ws.run(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            insert_run_sql(),
             [
                 run_id,
                 started_at.replace(tzinfo=None),
@@ -356,12 +355,9 @@ def _insert_cases(ws: Workspace, run_id: str, outcome: HistoryOutcome) -> None:
         pl.lit("persisting").alias("status"), pl.lit("cleared").alias("suppressed")
     )
     frame = pl.concat([reported, hidden]).with_columns(pl.lit(run_id).alias("run_id"))
-    frame = frame.select("run_id", *cols, "status", "suppressed")  # run_cases column order
-    ws.register("_run_cases", frame)
-    try:
-        ws.run("INSERT INTO run_cases SELECT * FROM _run_cases")
-    finally:
-        ws.unregister("_run_cases")
+    frame = frame.select([c for c, _ in HISTORY_TABLES["run_cases"]])  # the table's order
+    with ws.registered("_run_cases", frame):
+        ws.run(insert_rows_sql("run_cases", "_run_cases"))
 
 
 # -- diff -----------------------------------------------------------------------------------
@@ -435,8 +431,5 @@ def diff_workspace(ws: Workspace, old_ref: str, new_ref: str) -> Diff:
         raise WorkspaceError(
             f"{ws.path}: fewer than two audit runs recorded", hint="run `linkaudit audit` twice"
         )
-    query = (
-        "SELECT case_id, rule_id, unit_key, household_key, person_key, township, status "
-        "FROM run_cases WHERE run_id = ? AND suppressed = 'no' ORDER BY rule_id, unit_key"
-    )
+    query = reported_cases_sql()
     return diff_runs(ws.frame(query, [old_id]), ws.frame(query, [new_id]), old_id, new_id)

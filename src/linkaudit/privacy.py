@@ -170,11 +170,35 @@ def undo_neutralised(expr: pl.Expr) -> pl.Expr:
 # -- telling the user which keys and fields hold ID numbers ----------------------------------
 
 
+def column_types_sql() -> str:
+    """(column, type) of the table named by parameter 1."""
+    return "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?"
+
+
+def id_counts_sql(table: str, columns: list[tuple[str, bool]]) -> str:
+    """One count per column of `table`: its values that hold an ID number. A text column
+    (`True`) is matched against the ID pattern; a number column holds one when it has 15
+    digits or more (an ID read as a number)."""
+    from linkaudit.store import quote_ident, quote_literal
+
+    pattern = quote_literal(_ID_SQL)
+    counts = [
+        # Length first (CASE: AND does not short-circuit): most keys are short codes,
+        # and the regex never sees them.
+        f"count(*) FILTER (WHERE CASE WHEN length({quote_ident(c)}) >= 15 "
+        f"THEN regexp_matches({quote_ident(c)}, {pattern}) ELSE false END)"
+        if text
+        else f"count(*) FILTER (WHERE {quote_ident(c)} >= 100000000000000)"
+        for c, text in columns
+    ]
+    return f"SELECT {', '.join(counts)} FROM {quote_ident(table)}"
+
+
 def id_column_warnings(ws: Workspace, manifest: Manifest, rules: Iterable[Rule]) -> list[str]:
     """One warning per record key, household key or rule evidence field whose values hold ID
     numbers: they are masked in every output, which the user should know (a key masked in the
     spreadsheet is no longer a key they can look up; the case id is)."""
-    from linkaudit.store import quote_ident, quote_literal, table_name
+    from linkaudit.store import table_name
 
     evidence: dict[str, dict[str, list[str]]] = {}
     for rule in rules:
@@ -185,13 +209,7 @@ def id_column_warnings(ws: Workspace, manifest: Manifest, rules: Iterable[Rule])
         table = table_name("reg", reg.name)
         if not ws.has_table(table):
             continue
-        types = dict(
-            ws.rows(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ?",
-                [table],
-            )
-        )
+        types = dict(ws.rows(column_types_sql(), [table]))
         # Text holds IDs; so may a whole-number column (an ID read as a number). Dates,
         # amounts and flags cannot, and are not scanned.
         have = {c for c, t in types.items() if t == "VARCHAR" or t in _WHOLE_NUMBER_TYPES}
@@ -223,20 +241,7 @@ def id_column_warnings(ws: Workspace, manifest: Manifest, rules: Iterable[Rule])
                 )
         if not checks:
             continue
-        pattern = quote_literal(_ID_SQL)
-        counts = ws.row(
-            "SELECT "
-            + ", ".join(
-                # Length first (CASE: AND does not short-circuit): most keys are short codes,
-                # and the regex never sees them.
-                f"count(*) FILTER (CASE WHEN length({quote_ident(c)}) >= 15 "
-                f"THEN regexp_matches({quote_ident(c)}, {pattern}) ELSE false END)"
-                if types[c] == "VARCHAR"
-                else f"count(*) FILTER ({quote_ident(c)} >= 100000000000000)"
-                for c, _ in checks
-            )
-            + f" FROM {quote_ident(table)}"
-        )
+        counts = ws.row(id_counts_sql(table, [(c, types[c] == "VARCHAR") for c, _ in checks]))
         for (_, what), n in zip(checks, counts or (), strict=True):
             if n:
                 warnings.append(

@@ -16,9 +16,16 @@ import polars as pl
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import InputFileError
 from linkaudit.history import OUTCOME_WORDS, OUTCOMES, ensure_history
+from linkaudit.history_sql import (
+    HISTORY_TABLES,
+    insert_rows_sql,
+    run_case_keys_sql,
+    run_ids_sql,
+    verification_status_sql,
+)
 from linkaudit.ingest.readers import read_small_csv
 from linkaudit.privacy import mask_frame, undo_neutralised
-from linkaudit.report.outputs import CHINESE_HEADERS, HEADER_COLUMNS
+from linkaudit.report.columns import CHINESE_HEADERS, HEADER_COLUMNS
 
 _NEEDED = ("run_id", "case_id", "outcome")
 _READ_COLUMNS = (*_NEEDED, "reason")
@@ -128,16 +135,18 @@ def _check_formulas(path: Path, sheet_names: set[str]) -> None:
         )
 
 
+#: A case's answer as read: (run id, outcome, reason, where it was read).
+_Answer = tuple[str, str, str | None, str]
+
+
 def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
+    """Read the outcomes cadres filled in (a returned workbook or CSV), check every row
+    against the run history, then store them all, or none if any row is wrong."""
     ensure_history(ws)
+    known_runs = {r[0] for r in ws.rows(run_ids_sql())}
+    cases = {(r[0], r[1]): (r[2], r[3], r[4]) for r in ws.rows(run_case_keys_sql())}
     problems: list[str] = []
-    records: dict[str, tuple[str, str, str | None, str]] = {}
-    run_ids: set[str] = set()
-    known_runs = {r[0] for r in ws.rows("SELECT run_id FROM runs")}
-    cases = {
-        (r[0], r[1]): (r[2], r[3], r[4])
-        for r in ws.rows("SELECT run_id, case_id, rule_id, unit_key, evidence_hash FROM run_cases")
-    }
+    records: dict[str, _Answer] = {}
     for where, frame, first_row in _read_tables(path):
         missing = [c for c in _NEEDED if c not in frame.columns]
         if missing:
@@ -146,52 +155,7 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
                 "(运行编号 run_id, 疑点编号 case_id, 核实结果 outcome)"
             )
             continue
-        if "reason" not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("reason"))
-        rows = frame.select("run_id", "case_id", "outcome", "reason").with_row_index("i")
-        for i, run_id, case_id, outcome_raw, reason in rows.iter_rows():
-            row = i + first_row
-            if outcome_raw is None or not str(outcome_raw).strip():
-                continue  # not verified yet
-            outcome = OUTCOME_WORDS.get(str(outcome_raw).strip().lower())
-            if outcome is None:
-                problems.append(
-                    f"{where}: row {row}, column 核实结果 (outcome): {outcome_raw!r} is not one of "
-                    f"{', '.join(OUTCOMES)} (or 属实 / 不属实 / 待核实)"
-                )
-                continue
-            if run_id not in known_runs:
-                problems.append(
-                    f"{where}: row {row}, column 运行编号 (run_id): run {run_id!r} is not in this "
-                    "workspace's history"
-                )
-                continue
-            if (run_id, case_id) not in cases:
-                problems.append(
-                    f"{where}: row {row}, column 疑点编号 (case_id): unknown case id {case_id!r} "
-                    f"in run {run_id}"
-                )
-                continue
-            reason_text = (reason or "").strip() or None
-            if outcome == "cleared" and not reason_text:
-                problems.append(
-                    f"{where}: row {row}, column 核实说明 (reason): a cleared case needs a reason"
-                )
-                continue
-            previous = records.get(case_id)
-            if previous and (previous[1], previous[2]) != (outcome, reason_text):
-                # The same case twice with different answers: which one holds is the cadre's
-                # call, not ours (keeping the last would drop one silently).
-                problems.append(
-                    f"{where}: row {row}, column 核实结果 (outcome): case {case_id} is here "
-                    f"{outcome!r} ({reason_text or 'no reason'}) but {previous[1]!r} "
-                    f"({previous[2] or 'no reason'}) at {previous[3]}"
-                )
-                continue
-            if previous:
-                continue  # the same answer twice (e.g. on the New sheet and the rule's): once
-            records[case_id] = (run_id, outcome, reason_text, f"{where}: row {row}")
-            run_ids.add(run_id)
+        _read_answers(where, frame, first_row, known_runs, cases, records, problems)
     if problems:
         shown = problems[:30]
         more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
@@ -201,6 +165,83 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
             + more,
             hint="fix the cells named above and import the file again",
         )
+    _store_answers(ws, records, cases)
+    by_outcome = {o: sum(1 for r in records.values() if r[1] == o) for o in OUTCOMES}
+    return {
+        "imported": len(records),
+        "run_id": ", ".join(sorted({r[0] for r in records.values()})) or "-",
+        "by_outcome": by_outcome,
+    }
+
+
+def _read_answers(
+    where: str,
+    frame: pl.DataFrame,
+    first_row: int,
+    known_runs: set[str],
+    cases: dict[tuple[str, str], tuple[str, str, str]],
+    records: dict[str, _Answer],
+    problems: list[str],
+) -> None:
+    """The answered rows of one table into `records` (by case id), each problem (unknown
+    outcome word, run or case; a cleared case without reason; two answers for one case) into
+    `problems` with its row and column."""
+    if "reason" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("reason"))
+    rows = frame.select("run_id", "case_id", "outcome", "reason").with_row_index("i")
+    for i, run_id, case_id, outcome_raw, reason in rows.iter_rows():
+        row = i + first_row
+        if outcome_raw is None or not str(outcome_raw).strip():
+            continue  # not verified yet
+        outcome = OUTCOME_WORDS.get(str(outcome_raw).strip().lower())
+        if outcome is None:
+            problems.append(
+                f"{where}: row {row}, column 核实结果 (outcome): {outcome_raw!r} is not one of "
+                f"{', '.join(OUTCOMES)} (or 属实 / 不属实 / 待核实)"
+            )
+            continue
+        if run_id not in known_runs:
+            problems.append(
+                f"{where}: row {row}, column 运行编号 (run_id): run {run_id!r} is not in this "
+                "workspace's history"
+            )
+            continue
+        if (run_id, case_id) not in cases:
+            problems.append(
+                f"{where}: row {row}, column 疑点编号 (case_id): unknown case id {case_id!r} "
+                f"in run {run_id}"
+            )
+            continue
+        reason_text = (reason or "").strip() or None
+        if outcome == "cleared" and not reason_text:
+            problems.append(
+                f"{where}: row {row}, column 核实说明 (reason): a cleared case needs a reason"
+            )
+            continue
+        previous = records.get(case_id)
+        if previous and (previous[1], previous[2]) != (outcome, reason_text):
+            # The same case twice with different answers: which one holds is the cadre's
+            # call, not ours (keeping the last would drop one silently).
+            problems.append(
+                f"{where}: row {row}, column 核实结果 (outcome): case {case_id} is here "
+                f"{outcome!r} ({reason_text or 'no reason'}) but {previous[1]!r} "
+                f"({previous[2] or 'no reason'}) at {previous[3]}"
+            )
+            continue
+        if previous:
+            continue  # the same answer twice (e.g. on the New sheet and the rule's): once
+        records[case_id] = (run_id, outcome, reason_text, f"{where}: row {row}")
+
+
+def _store_answers(
+    ws: Workspace,
+    records: dict[str, _Answer],
+    cases: dict[tuple[str, str], tuple[str, str, str]],
+) -> None:
+    """The answers appended to `verifications`, with the case's rule, unit and evidence hash
+    (an outcome holds for the evidence it was given for) and the time of the import."""
+    if not records:
+        return
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows_out = []
     for case_id, (run_id, outcome, reason, source) in sorted(records.items()):
@@ -208,33 +249,11 @@ def import_outcomes(ws: Workspace, path: Path) -> dict[str, Any]:
         rows_out.append(
             (case_id, run_id, rule_id, unit_key, outcome, reason, evidence_hash, source, now)
         )
-    if rows_out:
-        frame = pl.DataFrame(
-            rows_out,
-            schema={
-                "case_id": pl.Utf8,
-                "run_id": pl.Utf8,
-                "rule_id": pl.Utf8,
-                "unit_key": pl.Utf8,
-                "outcome": pl.Utf8,
-                "reason": pl.Utf8,
-                "evidence_hash": pl.Utf8,
-                "source": pl.Utf8,
-                "imported_at": pl.Datetime("us"),
-            },
-            orient="row",
-        )
-        ws.register("_verifications", frame)
-        try:
-            ws.run("INSERT INTO verifications SELECT * FROM _verifications")
-        finally:
-            ws.unregister("_verifications")
-    by_outcome = {o: sum(1 for r in records.values() if r[1] == o) for o in OUTCOMES}
-    return {
-        "imported": len(records),
-        "run_id": ", ".join(sorted(run_ids)) or "-",
-        "by_outcome": by_outcome,
-    }
+    schema: dict[str, pl.DataType] = {c: pl.Utf8() for c, _ in HISTORY_TABLES["verifications"]}
+    schema["imported_at"] = pl.Datetime("us")
+    frame = pl.DataFrame(rows_out, schema=schema, orient="row")
+    with ws.registered("_verifications", frame):
+        ws.run(insert_rows_sql("verifications", "_verifications"))
 
 
 def verification_status(
@@ -243,30 +262,7 @@ def verification_status(
     """Per rule and township, over the latest run's cases (cleared-and-suppressed included),
     optionally of one rule and/or one township."""
     ensure_history(ws)
-    frame = ws.frame(
-        """
-        WITH latest AS (SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1),
-        cases AS (SELECT c.* FROM run_cases c JOIN latest USING (run_id)),
-        outcome AS (
-            SELECT case_id, outcome FROM (
-                SELECT case_id, outcome,
-                       row_number() OVER (PARTITION BY case_id ORDER BY imported_at DESC) AS rn
-                FROM verifications) WHERE rn = 1
-        )
-        SELECT c.rule_id, coalesce(c.township, '') AS township,
-               count(*) AS flagged,
-               count(*) FILTER (o.outcome IN ('confirmed', 'cleared')) AS verified,
-               count(*) FILTER (o.outcome = 'confirmed') AS confirmed,
-               count(*) FILTER (o.outcome = 'cleared') AS cleared,
-               count(*) FILTER (o.outcome = 'pending') AS pending,
-               CASE WHEN count(*) FILTER (o.outcome IN ('confirmed', 'cleared')) > 0
-                    THEN (count(*) FILTER (o.outcome = 'confirmed'))::DOUBLE
-                         / count(*) FILTER (o.outcome IN ('confirmed', 'cleared'))
-               END AS confirmation_rate
-        FROM cases c LEFT JOIN outcome o USING (case_id)
-        GROUP BY ALL ORDER BY c.rule_id, township
-        """
-    )
+    frame = ws.frame(verification_status_sql())
     if rule is not None:
         frame = frame.filter(pl.col("rule_id") == rule)
     if township is not None:

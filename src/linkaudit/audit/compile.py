@@ -15,27 +15,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from linkaudit.config import DATE_TYPES, Manifest, RegistryConfig
-
-#: Columns every loaded registry has (see ingest.canonical).
-BASE_COLUMNS = (
-    "_key",
-    "_row",
-    "name",
-    "name_raw",
-    "name_pinyin",
-    "id_number",
-    "id_status",
-    "id_birth_date",
-    "id_region",
-    "id_usable",
-    "id_suspect",
-    "birth_date",
-    "birth_date_precision",
-    "birth_date_mismatch",
-    "sex",
-    "address",
-)
+from linkaudit.config import Manifest, registry_columns
+from linkaudit.engines.dialect import render
 
 #: sqlglot expression classes a condition may contain. sqlglot's releases move functions
 #: between classes (strftime became TimeToStr, ends_with EndsWith, date_trunc TimestampTrunc),
@@ -106,15 +87,6 @@ class Scope:
     person_alias: str  # SQL alias of the beneficiary table
     record_registry: str
     person_registry: str
-
-
-def registry_columns(reg: RegistryConfig) -> frozenset[str]:
-    cols = set(BASE_COLUMNS) | set(reg.fields)
-    # Every date field comes with its precision (day, month, year): see ingest.canonical.
-    cols |= {f"{c}_precision" for c in reg.fields if reg.canonical_type(c) in DATE_TYPES}
-    if reg.household:
-        cols.add("household")
-    return frozenset(cols)
 
 
 def literal(value: Any) -> exp.Expression:
@@ -189,7 +161,7 @@ def parse_checked(text: str, allow_aggregates: bool = False) -> exp.Expression:
                 raise ConditionError(f"function {node.name}() is not allowed")
             continue
         if not isinstance(node, allowed):
-            what = node.sql(dialect="duckdb")[:60] or type(node).__name__
+            what = render(node)[:60] or type(node).__name__
             kind = type(node).__name__
             if isinstance(node, exp.Query | exp.Subquery):
                 reason = "subqueries are not allowed"
@@ -231,7 +203,7 @@ def compile_condition(
             if not isinstance(value, dict) or len(node.expressions) != 1:
                 raise ConditionError(f"${name}[...] needs a table parameter (a mapping)")
             written = _undo_index_offset(node.expressions[0])
-            key_text = written.sql(dialect="duckdb").lower()
+            key_text = render(written).lower()
             key = written.transform(rewrite)
             case = _lookup_case(name, value, key)
             if lookups is not None:
@@ -239,8 +211,8 @@ def compile_condition(
                     Lookup(
                         name,
                         key_text,
-                        key.sql(dialect="duckdb"),
-                        case.sql(dialect="duckdb"),
+                        render(key),
+                        render(case),
                         tuple(str(k) for k in value),
                     )
                 )
@@ -273,7 +245,7 @@ def compile_condition(
         return node
 
     rewritten = tree.transform(rewrite)
-    return str(rewritten.sql(dialect="duckdb"))
+    return render(rewritten)
 
 
 def _undo_index_offset(index: exp.Expression) -> exp.Expression:

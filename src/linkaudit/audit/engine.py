@@ -23,12 +23,28 @@ from linkaudit.audit.compile import (
     missing_lookup_sql,
     rule_scope,
 )
+from linkaudit.audit.rule_sql import (
+    aggregate_rule_sql,
+    distinct_persons_sql,
+    duplicate_rule_sql,
+    file_access_state_sql,
+    findings_table_sql,
+    forbid_file_access_sql,
+    household_persons_sql,
+    insert_findings_sql,
+    linked_base_sql,
+    linked_rows_sql,
+    linked_rule_sql,
+    register_rule_sql,
+    rule_counts_sql,
+    window_sql,
+)
 from linkaudit.audit.rules import AGGREGATE_UNITS, Rule
 from linkaudit.config import DATE_TYPES, Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import RuleError, WorkspaceError
 from linkaudit.privacy import mask_text
-from linkaudit.store import quote_ident, quote_literal, table_name
+from linkaudit.store import quote_ident, table_name
 
 #: Fields whose values must never reach an output unmasked.
 SENSITIVE_FIELDS = frozenset({"id_number"})
@@ -81,14 +97,8 @@ def _params(rule: Rule, manifest: Manifest) -> dict[str, Any]:
 def _window_sql(rule: Rule, alias: str, as_of: dt.date | None) -> str:
     if not rule.window:
         return "TRUE"
-    col = f"{alias}.{quote_ident(rule.window.field)}"
-    span = (
-        f"INTERVAL {rule.window.months} MONTH"
-        if rule.window.months
-        else f"INTERVAL {rule.window.days or 365} DAY"
-    )
-    day = f"DATE '{as_of.isoformat()}'" if as_of else "CAST(NULL AS DATE)"
-    return f"({col} > {day} - {span} AND {col} <= {day})"
+    w = rule.window
+    return window_sql(w.field, alias, as_of, w.months, w.days)
 
 
 def compile_rule(rule: Rule, manifest: Manifest) -> str:
@@ -100,26 +110,18 @@ def check_rule(rule: Rule, manifest: Manifest) -> RuleCheck:
     """Compile a rule: its SELECT, and its parameter-table lookups with the rows they meet.
     Raises ConditionError (message without file/rule; the caller adds them)."""
     ben = manifest.beneficiaries
-    bt = quote_ident(table_name("reg", ben.name))
+    bt = table_name("reg", ben.name)
     lookups: list[Lookup] = []
     sql = _compile_rule(rule, manifest, lookups)
     if rule.registry == ben.name:
-        rows = (f"{bt} b", "TRUE")
+        rows = (f"{quote_ident(bt)} b", "TRUE")
     else:
-        rt = quote_ident(table_name("reg", rule.registry))
-        rows = (
-            f"links k JOIN {rt} r ON r._key = k.record_key JOIN {bt} b ON b._key = k.person_key",
-            f"k.registry = {quote_literal(rule.registry)} AND k.decision = 'match'",
-        )
+        rows = linked_rows_sql(bt, table_name("reg", rule.registry), rule.registry)
     return RuleCheck(rule, sql, lookups=lookups, lookup_rows=rows)
 
 
-def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
-    ben = manifest.beneficiaries
-    scope = rule_scope(manifest, rule.registry)
-    params = _params(rule, manifest)
-    as_of = manifest.as_of
-    cond = compile_condition(rule.condition, scope, params, as_of, lookups=lookups)
+def _check_rule_fields(rule: Rule, manifest: Manifest, scope: Scope) -> None:
+    """The evidence and window fields a rule names exist, and print no ID number."""
     for col in rule.evidence:
         if col not in scope.record_columns:
             raise ConditionError(f"evidence field `{col}` is not a field of {rule.registry!r}")
@@ -138,49 +140,71 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
             and reg_cfg.canonical_type(wf) not in DATE_TYPES
         ):
             raise ConditionError(f"window field `{wf}` is not a date field of {rule.registry!r}")
-    bt = quote_ident(table_name("reg", ben.name))
-    rid = quote_literal(rule.id)[1:-1]  # rule ids are validated identifiers; quoted anyway
-    household = "b.household" if ben.household else "NULL::VARCHAR"
-    register_only = rule.registry == ben.name
+
+
+def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
+    """The rule's SELECT of findings, by its shape: a duplicate check, a rule on the register
+    alone, or a rule on linked department records (per record, or aggregated per unit)."""
+    scope = rule_scope(manifest, rule.registry)
+    params = _params(rule, manifest)
+    cond = compile_condition(rule.condition, scope, params, manifest.as_of, lookups=lookups)
+    _check_rule_fields(rule, manifest, scope)
+    ben = manifest.beneficiaries
+    bt = table_name("reg", ben.name)
     if rule.duplicate_of:
-        if not register_only:
-            raise ConditionError("duplicate_of applies to the beneficiaries registry only")
-        for col in rule.duplicate_of:
-            if col not in scope.record_columns:
-                raise ConditionError(f"duplicate_of field `{col}` is not a field of {ben.name!r}")
-        on = " AND ".join(f"o.{quote_ident(c)} = b.{quote_ident(c)}" for c in rule.duplicate_of)
-        other_cond = compile_condition(
-            rule.condition, Scope(**{**scope.__dict__, "record_alias": "o"}), params, as_of
-        )
-        return (
-            f"SELECT '{rid}' AS rule_id, b._key AS person_key, {household} AS household_key, "
-            f"{quote_literal(ben.name)} AS evidence_registry, o._key AS evidence_key, "
-            f"NULL::DOUBLE AS match_probability "
-            f"FROM {bt} b JOIN {bt} o ON {on} AND o._key <> b._key "
-            f"WHERE ({cond}) AND ({other_cond}) AND {_window_sql(rule, 'b', as_of)}"
-        )
-    if register_only:
+        return _duplicate_sql(rule, manifest, scope, params, cond)
+    if rule.registry == ben.name:
         if rule.aggregate:
             raise ConditionError("aggregate needs a department registry (not the beneficiaries)")
-        return (
-            f"SELECT '{rid}' AS rule_id, b._key AS person_key, {household} AS household_key, "
-            f"NULL::VARCHAR AS evidence_registry, NULL::VARCHAR AS evidence_key, "
-            f"NULL::DOUBLE AS match_probability FROM {bt} b "
-            f"WHERE ({cond}) AND {_window_sql(rule, 'b', as_of)}"
-        )
-    rt = quote_ident(table_name("reg", rule.registry))
-    base = (
-        f"SELECT b._key AS __person, {household} AS __household, k.match_probability AS __p, r.* "
-        f"FROM links k JOIN {rt} r ON r._key = k.record_key JOIN {bt} b ON b._key = k.person_key "
-        f"WHERE k.registry = {quote_literal(rule.registry)} AND k.decision = 'match' "
-        f"AND ({cond}) AND {_window_sql(rule, 'r', as_of)}"
+        window = _window_sql(rule, "b", manifest.as_of)
+        return register_rule_sql(rule.id, bt, bool(ben.household), cond, window)
+    base = linked_base_sql(
+        bt,
+        table_name("reg", rule.registry),
+        rule.registry,
+        bool(ben.household),
+        cond,
+        _window_sql(rule, "r", manifest.as_of),
     )
     if not rule.aggregate:
-        return (
-            f"SELECT '{rid}' AS rule_id, __person AS person_key, __household AS household_key, "
-            f"{quote_literal(rule.registry)} AS evidence_registry, _key AS evidence_key, "
-            f"__p AS match_probability FROM ({base})"
-        )
+        return linked_rule_sql(rule.id, base, rule.registry)
+    return _aggregate_sql(rule, manifest, scope, params, base)
+
+
+def _duplicate_sql(
+    rule: Rule, manifest: Manifest, scope: Scope, params: dict[str, Any], cond: str
+) -> str:
+    """`duplicate_of`: beneficiaries sharing the named fields, both meeting the condition."""
+    ben = manifest.beneficiaries
+    if rule.registry != ben.name:
+        raise ConditionError("duplicate_of applies to the beneficiaries registry only")
+    assert rule.duplicate_of
+    for col in rule.duplicate_of:
+        if col not in scope.record_columns:
+            raise ConditionError(f"duplicate_of field `{col}` is not a field of {ben.name!r}")
+    other_cond = compile_condition(
+        rule.condition,
+        Scope(**{**scope.__dict__, "record_alias": "o"}),
+        params,
+        manifest.as_of,
+    )
+    return duplicate_rule_sql(
+        rule.id,
+        ben.name,
+        table_name("reg", ben.name),
+        bool(ben.household),
+        list(rule.duplicate_of),
+        cond,
+        other_cond,
+        _window_sql(rule, "b", manifest.as_of),
+    )
+
+
+def _aggregate_sql(
+    rule: Rule, manifest: Manifest, scope: Scope, params: dict[str, Any], base: str
+) -> str:
+    """`aggregate`: the linked records of each unit whose records together pass HAVING."""
+    assert rule.aggregate is not None
     # HAVING sees the department records only (the beneficiary is not in scope there).
     record_only = Scope(**{**scope.__dict__, "person_columns": frozenset()})
     having_lookups: list[Lookup] = []
@@ -188,7 +212,7 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
         rule.aggregate.having,
         record_only,
         params,
-        as_of,
+        manifest.as_of,
         allow_aggregates=True,
         lookups=having_lookups,
     )
@@ -198,14 +222,7 @@ def _compile_rule(rule: Rule, manifest: Manifest, lookups: list[Lookup]) -> str:
             "use them in the condition"
         )
     unit = "__household" if aggregate_unit(rule, params) == "household" else "__person"
-    return (
-        f"WITH base AS ({base}), "
-        f"flagged AS (SELECT {unit} AS __unit FROM base r GROUP BY {unit} HAVING {having}) "
-        f"SELECT '{rid}' AS rule_id, __person AS person_key, __household AS household_key, "
-        f"{quote_literal(rule.registry)} AS evidence_registry, _key AS evidence_key, "
-        "__p AS match_probability "
-        f"FROM base JOIN flagged ON flagged.__unit = base.{unit}"
-    )
+    return aggregate_rule_sql(rule.id, base, rule.registry, unit, having)
 
 
 def aggregate_unit(rule: Rule, params: dict[str, Any]) -> str:
@@ -351,66 +368,21 @@ def check_expressions(rules: list[Rule]) -> None:
 
 
 def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesReport:
+    """Compile and bind every rule, check its parameter-table lookups, then run each into the
+    findings table and count what it flagged."""
     checks = check_rules(manifest, rules)
     if not ws.has_table("links"):
         raise WorkspaceError(
             f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
         )
     _forbid_file_access(ws)
-    # Bind every rule's SQL before running any: type errors (a text field compared with a
-    # number, a non-boolean condition) are rule problems, reported with file and rule id.
-    problems = []
-    for check in checks:
-        if check.sql is None:
-            continue
-        try:
-            ws.run(f"EXPLAIN {check.sql}")
-        except duckdb.Error as exc:
-            problems.append(f"{check.rule.source}: rule {check.rule.id}: {_first_line(exc)}")
-    if problems:
-        raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
+    _bind_rules(ws, checks)
     unflagged = _missing_lookups(ws, manifest, checks)
-    ws.run(
-        "CREATE OR REPLACE TABLE findings (rule_id VARCHAR, person_key VARCHAR, "
-        "household_key VARCHAR, evidence_registry VARCHAR, evidence_key VARCHAR, "
-        "match_probability DOUBLE)"
-    )
+    ws.run(findings_table_sql())
     report = RulesReport()
     for check in checks:
-        rule = check.rule
-        result = RuleResult(
-            rule.id, rule.title.zh, rule.title.en, rule.severity, rule.scope, rule.registry
-        )
-        if check.sql is None:
-            result.skipped = check.skipped
-            report.results.append(result)
-            continue
-        try:
-            ws.run(f"INSERT INTO findings SELECT DISTINCT * FROM ({check.sql})")
-        except duckdb.Error as exc:  # e.g. an invalid regular expression met at run time
-            raise RuleError(
-                [f"{rule.source}: rule {rule.id}: {_first_line(exc)}"],
-                hint="fix the rule's condition",
-            ) from None
-        row = ws.row(
-            "SELECT count(DISTINCT person_key), count(DISTINCT household_key), "
-            "count(DISTINCT (evidence_registry, evidence_key)) FILTER (evidence_key IS NOT NULL) "
-            "FROM findings WHERE rule_id = ?",
-            [rule.id],
-        )
-        assert row is not None
-        result.persons, result.households, result.evidence_records = (int(x) for x in row)
-        if rule.scope == "household" and manifest.beneficiaries.household:
-            # A flagged household puts every member at issue, not only the one who matched.
-            bt = quote_ident(table_name("reg", manifest.beneficiaries.name))
-            result.persons = int(
-                ws.value(
-                    f"SELECT count(*) FROM {bt} WHERE household IN "
-                    "(SELECT household_key FROM findings WHERE rule_id = ?)",
-                    [rule.id],
-                )
-            )
-        result.unflagged_missing_lookup = unflagged.get(rule.id, {})
+        result = _run_rule(ws, manifest, check)
+        result.unflagged_missing_lookup = unflagged.get(check.rule.id, {})
         report.results.append(result)
     cross = [
         c.rule.id
@@ -423,6 +395,47 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
     report.ineligible_distinct_cross_department = _distinct_persons(ws, cross)
     report.ineligible_distinct = _distinct_persons(ws, every)
     return report
+
+
+def _bind_rules(ws: Workspace, checks: list[RuleCheck]) -> None:
+    """Bind every rule's SQL before running any: type errors (a text field compared with a
+    number, a non-boolean condition) are rule problems, reported with file and rule id."""
+    problems = []
+    for check in checks:
+        if check.sql is None:
+            continue
+        try:
+            ws.check(check.sql)
+        except duckdb.Error as exc:
+            problems.append(f"{check.rule.source}: rule {check.rule.id}: {_first_line(exc)}")
+    if problems:
+        raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
+
+
+def _run_rule(ws: Workspace, manifest: Manifest, check: RuleCheck) -> RuleResult:
+    """One rule's findings into the table, and its counts (a skipped rule says why)."""
+    rule = check.rule
+    result = RuleResult(
+        rule.id, rule.title.zh, rule.title.en, rule.severity, rule.scope, rule.registry
+    )
+    if check.sql is None:
+        result.skipped = check.skipped
+        return result
+    try:
+        ws.run(insert_findings_sql(check.sql))
+    except duckdb.Error as exc:  # e.g. an invalid regular expression met at run time
+        raise RuleError(
+            [f"{rule.source}: rule {rule.id}: {_first_line(exc)}"],
+            hint="fix the rule's condition",
+        ) from None
+    row = ws.row(rule_counts_sql(), [rule.id])
+    assert row is not None
+    result.persons, result.households, result.evidence_records = (int(x) for x in row)
+    if rule.scope == "household" and manifest.beneficiaries.household:
+        # A flagged household puts every member at issue, not only the one who matched.
+        bt = table_name("reg", manifest.beneficiaries.name)
+        result.persons = int(ws.value(household_persons_sql(bt), [rule.id]))
+    return result
 
 
 def _missing_lookups(
@@ -476,13 +489,11 @@ def _forbid_file_access(ws: Workspace) -> None:
     gap in the allow-list still cannot read or write a file. DuckDB cannot turn it back on for
     this connection; nothing after the rules needs it (outputs are written by polars and
     xlsxwriter, not by DuckDB)."""
-    state = ws.row(
-        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
-    )
+    state = ws.row(file_access_state_sql())
     if state == (False, True):  # already locked down (a second run on this connection)
         return
-    ws.run("SET enable_external_access = false")
-    ws.run("SET lock_configuration = true")
+    for statement in forbid_file_access_sql():
+        ws.run(statement)
 
 
 def _first_line(exc: Exception) -> str:
@@ -495,9 +506,4 @@ def _first_line(exc: Exception) -> str:
 def _distinct_persons(ws: Workspace, rule_ids: list[str]) -> int:
     if not rule_ids:
         return 0
-    marks = ", ".join("?" for _ in rule_ids)
-    return int(
-        ws.value(
-            f"SELECT count(DISTINCT person_key) FROM findings WHERE rule_id IN ({marks})", rule_ids
-        )
-    )
+    return int(ws.value(distinct_persons_sql(len(rule_ids)), rule_ids))

@@ -20,17 +20,28 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from linkaudit.audit.explain_sql import (
+    case_unit_sql,
+    findings_of_sql,
+    link_weights_sql,
+    masked_key_sql,
+    people_sql,
+    people_with_households_sql,
+    record_sql,
+)
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import LinkauditError, WorkspaceError
 from linkaudit.normalize import mask_id
 from linkaudit.normalize.idcard import normalize_id
-from linkaudit.privacy import mask_sql, mask_value
-from linkaudit.store import quote_ident, table_name
+from linkaudit.privacy import mask_value
+from linkaudit.store import table_name
 
 
 def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -> dict[str, Any]:
+    """Who `key` names (see the module's docstring for the keys understood), every finding of
+    theirs with its evidence record, the link's weights and the condition's values."""
     ben = manifest.beneficiaries
     bt = table_name("reg", ben.name)
     if not ws.has_table("findings"):
@@ -39,23 +50,9 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
             hint="run `linkaudit audit MANIFEST` first",
         )
     has_household = "household" in ws.columns(bt)
-    people = _people(ws, bt, has_household, key)
+    people = _find_people(ws, manifest, bt, has_household, key)
     if not people:
-        unit = _case_unit(ws, key)
-        if unit is not None:
-            people = _people(ws, bt, has_household, unit)
-    if not people and "*" in key:
-        people = _people_by_masked_key(ws, bt, has_household, key, ben.name)
-    if not people:
-        info = normalize_id(key, as_of=manifest.as_of)
-        if info.status in ("valid", "upgraded_15") and info.id_number:
-            people = _people_where(ws, bt, has_household, "id_number = ?", [info.id_number])
-    if not people:
-        named = ws.rows(
-            f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
-            f"FROM {quote_ident(bt)} WHERE name_raw = ? ORDER BY _key",
-            [key.strip()],
-        )
+        named = ws.rows(people_sql(bt, has_household, "name_raw = ?"), [key.strip()])
         if len(named) > 1:
             return _matches(key, named, unmask)
         if named:
@@ -66,65 +63,10 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
             hint="use a person key, household key, case id (疑点编号), ID number or name",
         )
     keys = [p[0] for p in people]
-    marks = ", ".join("?" for _ in keys)
-    findings = ws.rows(
-        f"SELECT rule_id, person_key, evidence_registry, evidence_key, match_probability "
-        f"FROM findings WHERE person_key IN ({marks}) ORDER BY rule_id, person_key, evidence_key",
-        keys,
-    )
+    findings = ws.rows(findings_of_sql(len(keys)), keys)
     rules = _rules(manifest)
-    link_cols = [c for c in ws.columns("links")]
-    level_cols = [c for c in link_cols if c.startswith("level_")]
-    out_findings = []
-    for rule_id, person_key, registry, record_key, p in findings:
-        item: dict[str, Any] = {
-            "rule_id": rule_id,
-            "person_key": person_key,
-            "registry": registry,
-            "record_key": record_key,
-            "match_probability": p,
-        }
-        if registry and registry != ben.name and record_key:
-            reg = manifest.registries[registry]
-            item["department"] = reg.department
-            rt = table_name("reg", registry)
-            cols = [c for c in ws.columns(rt) if not c.startswith("id_") and c not in ("_row",)]
-            row = ws.row(
-                f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(rt)} "
-                f"WHERE _key = ?",
-                [record_key],
-            )
-            item["record"] = {
-                c: (None if v is None else str(v)) for c, v in zip(cols, row or [], strict=False)
-            }
-            link = ws.row(
-                f"SELECT match_weight, decision, pass, weight_prior, "
-                f"{', '.join(level_cols + [c.replace('level_', 'weight_', 1) for c in level_cols])} "
-                f"FROM links WHERE registry = ? AND record_key = ?",
-                [registry, record_key],
-            )
-            if link:
-                n = len(level_cols)
-                item["link"] = {
-                    "match_weight": round(link[0], 3),
-                    "decision": link[1],
-                    "found_by": link[2],
-                    "prior_weight": round(link[3], 3),
-                    "comparisons": [
-                        {
-                            "comparison": level_cols[i][len("level_") :],
-                            "level": link[4 + i],
-                            "weight": round(link[4 + n + i], 3),
-                        }
-                        for i in range(n)
-                    ],
-                }
-        rule = rules.get(rule_id)
-        if rule is not None:
-            own = _row(ws, bt, person_key)
-            record = item.get("record") if registry and registry != ben.name else own
-            item["condition"] = _condition_values(rule, manifest, record or {}, own or {})
-        out_findings.append(item)
+    level_cols = [c for c in ws.columns("links") if c.startswith("level_")]
+    out_findings = [_finding(ws, manifest, bt, rules, level_cols, finding) for finding in findings]
     _aggregates(out_findings, rules, manifest)
     answer = {
         "key": key,
@@ -140,6 +82,81 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
         "findings": out_findings,
     }
     return answer if unmask else mask_value(answer)
+
+
+def _find_people(
+    ws: Workspace, manifest: Manifest, bt: str, has_household: bool, key: str
+) -> list[tuple[Any, ...]]:
+    """The registrants (with their households) a key names: a person or household key, a
+    case id, a masked key naming one unit, or an ID number in any form the reader accepts."""
+    people = _people(ws, bt, has_household, key)
+    if not people:
+        unit = _case_unit(ws, key)
+        if unit is not None:
+            people = _people(ws, bt, has_household, unit)
+    if not people and "*" in key:
+        people = _people_by_masked_key(ws, bt, has_household, key, manifest.beneficiaries.name)
+    if not people:
+        info = normalize_id(key, as_of=manifest.as_of)
+        if info.status in ("valid", "upgraded_15") and info.id_number:
+            people = _people_where(ws, bt, has_household, "id_number = ?", [info.id_number])
+    return people
+
+
+def _finding(
+    ws: Workspace,
+    manifest: Manifest,
+    bt: str,
+    rules: dict[str, Rule],
+    level_cols: list[str],
+    finding: tuple[Any, ...],
+) -> dict[str, Any]:
+    """One finding: its evidence record and link (for a department's record), and the values
+    behind the rule's condition."""
+    rule_id, person_key, registry, record_key, p = finding
+    ben = manifest.beneficiaries
+    item: dict[str, Any] = {
+        "rule_id": rule_id,
+        "person_key": person_key,
+        "registry": registry,
+        "record_key": record_key,
+        "match_probability": p,
+    }
+    if registry and registry != ben.name and record_key:
+        item["department"] = manifest.registries[registry].department
+        item["record"] = {
+            c: (None if v is None else str(v))
+            for c, v in (_row(ws, table_name("reg", registry), record_key) or {}).items()
+        }
+        link = ws.row(link_weights_sql(level_cols), [registry, record_key])
+        if link:
+            item["link"] = _link_weights(link, level_cols)
+    rule = rules.get(rule_id)
+    if rule is not None:
+        own = _row(ws, bt, person_key)
+        record = item.get("record") if registry and registry != ben.name else own
+        item["condition"] = _condition_values(rule, manifest, record or {}, own or {})
+    return item
+
+
+def _link_weights(link: tuple[Any, ...], level_cols: list[str]) -> dict[str, Any]:
+    """A link_weights_sql row as the answer shows it: weights rounded, one entry per
+    comparison with its level and weight."""
+    n = len(level_cols)
+    return {
+        "match_weight": round(link[0], 3),
+        "decision": link[1],
+        "found_by": link[2],
+        "prior_weight": round(link[3], 3),
+        "comparisons": [
+            {
+                "comparison": level_cols[i][len("level_") :],
+                "level": link[4 + i],
+                "weight": round(link[4 + n + i], 3),
+            }
+            for i in range(n)
+        ],
+    }
 
 
 def _matches(key: str, people: list[tuple[Any, ...]], unmask: bool) -> dict[str, Any]:
@@ -165,16 +182,8 @@ def _people_where(
     ws: Workspace, bt: str, has_household: bool, where: str, params: list[Any]
 ) -> list[tuple[Any, ...]]:
     """Registrants matching `where`, with their whole households."""
-    hh = "household" if has_household else "NULL"
     return ws.rows(
-        f"SELECT _key, {hh}, name_raw, id_number FROM {quote_ident(bt)} WHERE "
-        + (
-            f"household IN (SELECT household FROM {quote_ident(bt)} WHERE {where}) "
-            f"OR _key IN (SELECT _key FROM {quote_ident(bt)} WHERE {where})"
-            if has_household
-            else where
-        )
-        + " ORDER BY _key",
+        people_with_households_sql(bt, has_household, where),
         params * 2 if has_household else params,
     )
 
@@ -189,12 +198,9 @@ def _rules(manifest: Manifest) -> dict[str, Rule]:
 
 
 def _row(ws: Workspace, table: str, key: str) -> dict[str, Any] | None:
+    """A record's columns (ID columns and the file row left out) by its key."""
     cols = [c for c in ws.columns(table) if not c.startswith("id_") and c != "_row"]
-    row = ws.row(
-        f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table)} "
-        "WHERE _key = ?",
-        [key],
-    )
+    row = ws.row(record_sql(table, cols), [key])
     return None if row is None else dict(zip(cols, row, strict=True))
 
 
@@ -335,23 +341,16 @@ def _aggregates(findings: list[dict[str, Any]], rules: dict[str, Rule], manifest
 
 
 def _people(ws: Workspace, bt: str, has_household: bool, key: str) -> list[tuple[Any, ...]]:
+    """The registrant with this key, or the members of the household with this key."""
     where = "_key = ?" + (" OR household = ?" if has_household else "")
-    return ws.rows(
-        f"SELECT _key, {'household' if has_household else 'NULL'}, name_raw, id_number "
-        f"FROM {quote_ident(bt)} WHERE {where} ORDER BY _key",
-        [key, key] if has_household else [key],
-    )
+    return ws.rows(people_sql(bt, has_household, where), [key, key] if has_household else [key])
 
 
 def _case_unit(ws: Workspace, case_id: str) -> str | None:
     """The flagged unit (person or household key) of a case id, from the latest run having it."""
     if not (ws.has_table("run_cases") and ws.has_table("runs")):
         return None
-    row = ws.row(
-        "SELECT c.unit_key FROM run_cases c JOIN runs r USING (run_id) WHERE c.case_id = ? "
-        "ORDER BY r.started_at DESC LIMIT 1",
-        [case_id],
-    )
+    row = ws.row(case_unit_sql(), [case_id])
     return None if row is None else str(row[0])
 
 
@@ -359,16 +358,7 @@ def _people_by_masked_key(
     ws: Workspace, bt: str, has_household: bool, key: str, registry: str
 ) -> list[tuple[Any, ...]]:
     """The registrants whose key, or household, masks to `key` — if they are one unit."""
-    where = f"{mask_sql('_key')} = ?"
-    params = [key]
-    if has_household:
-        where += f" OR {mask_sql('household')} = ?"
-        params.append(key)
-    rows = ws.rows(
-        f"SELECT _key, {'household' if has_household else 'NULL'} FROM {quote_ident(bt)} "
-        f"WHERE {where}",
-        params,
-    )
+    rows = ws.rows(masked_key_sql(bt, has_household), [key, key] if has_household else [key])
     units = {k for k, h in rows if mask_value(k) == key} | {
         h for k, h in rows if h is not None and mask_value(h) == key
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.privacy import mask_text
-from linkaudit.store import table_name
+from linkaudit.store import quote_ident, table_name
 from linkaudit.vocabulary import rule_vocabulary
 
 __all__ = ["unknown_value_warnings", "unknown_values", "unknown_values_sql"]
@@ -22,10 +22,11 @@ MAX_LISTED = 20
 
 def unknown_values_sql(table: str, column: str) -> str:
     """Counts per value of `column` in `table` that are not in the list bound as parameter 1."""
+    col = quote_ident(column)
     return (
-        f'SELECT "{column}" AS value, count(*) AS n FROM {table} '
-        f'WHERE "{column}" IS NOT NULL AND NOT list_contains(?::VARCHAR[], "{column}") '
-        "GROUP BY 1 ORDER BY n DESC, value"
+        f"SELECT {col} AS value, count(*) AS n FROM {quote_ident(table)} "
+        f"WHERE {col} IS NOT NULL AND NOT list_contains(CAST(? AS VARCHAR[]), {col}) "
+        f"GROUP BY {col} ORDER BY n DESC, value"
     )
 
 

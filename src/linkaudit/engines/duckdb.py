@@ -127,6 +127,10 @@ class Workspace:
         found = self.row(sql, params)
         return None if found is None else found[0]
 
+    def check(self, sql: str) -> None:
+        """Bind a query without running it (EXPLAIN): a wrong type or name raises duckdb.Error."""
+        self.run(f"EXPLAIN {sql}")
+
     def create(self, name: str, select_sql: str, temp: bool = False) -> None:
         """Table `name` replaced by the rows of a SELECT (a temp table lives for the session)."""
         kind = "TEMP TABLE" if temp else "TABLE"

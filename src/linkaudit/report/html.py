@@ -26,10 +26,12 @@ from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.history import HistoryOutcome
+from linkaudit.history_sql import other_runs_sql
 from linkaudit.link.engine import LinkReport
 from linkaudit.privacy import mask_text, mask_value
+from linkaudit.report.atomic import atomic_path
+from linkaudit.report.columns import DISCLAIMER
 from linkaudit.report.labels import OUTCOME_ZH, SCOPE_ZH, SEVERITY_ZH
-from linkaudit.report.outputs import DISCLAIMER, atomic_path
 
 FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "Source Han Sans SC", sans-serif'
 COLORS = {
@@ -121,10 +123,7 @@ def build_report_data(
         v["confirmation_rate"] = round(v["confirmed"] / done, 4) if done else None
     trend = []
     if ws.has_table("runs"):
-        for run_id, started, counts in ws.rows(
-            "SELECT run_id, started_at, counts FROM runs WHERE run_id <> ? ORDER BY started_at",
-            [summary["run_id"]],
-        ):
+        for run_id, started, counts in ws.rows(other_runs_sql(), [summary["run_id"]]):
             c = json.loads(counts or "{}")
             trend.append(_trend_point(run_id, str(started)[:16], c))
     trend.append(_trend_point(summary["run_id"], summary["started_at"][:16], history.counts))

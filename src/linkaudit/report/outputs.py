@@ -7,141 +7,47 @@ each department record, its key, the matched name and the rule's evidence fields
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from linkaudit.audit.rules import Rule
-from linkaudit.config import Manifest, RegistryConfig
+from linkaudit.config import Manifest
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.normalize import mask_ids
-from linkaudit.privacy import (
-    mask_frame,
-    mask_text,
-    neutralise_formulas,
-    private_tmpdir,
-    remove_stale_tmpdirs,
+from linkaudit.privacy import mask_frame, mask_text, neutralise_formulas
+from linkaudit.report.atomic import atomic_path, tmp_bases
+from linkaudit.report.columns import (
+    CASE_COLUMNS,
+    CHINESE_HEADERS,
+    DISCLAIMER,
+    EXCEPTION_COLUMNS,
+    HEADER_COLUMNS,
 )
-from linkaudit.report.labels import FIELD_LABELS, ID_STATUS_ZH
-from linkaudit.store import quote_ident, quote_literal, table_name
+from linkaudit.report.exceptions_sql import evidence_part_sql, evidence_text_sql, exception_rows_sql
+from linkaudit.store import table_name
 
-EXCEPTION_COLUMNS = [
-    "run_id",
-    "case_id",
-    "status",
-    "rule_id",
-    "severity",
-    "scope",
-    "household_key",
-    "person_key",
-    "name",
-    "id_number_masked",
-    "township",
-    "village",
-    "evidence_department",
-    "evidence_records",
-    "matched_name",
-    "evidence",
-    "match_probability",
-    "outcome",
-    "reason",
+#: Names other modules and tests import from here (defined in report.columns, report.atomic).
+__all__ = [
+    "CASE_COLUMNS",
+    "CHINESE_HEADERS",
+    "DISCLAIMER",
+    "EXCEPTION_COLUMNS",
+    "HEADER_COLUMNS",
+    "atomic_path",
+    "build_exceptions",
+    "tmp_bases",
+    "write_csv",
+    "write_json",
+    "write_xlsx",
 ]
-#: Internal columns carried with exceptions (history), not written to the CSV: the unit, the
-#: hash of the evidence (a change reopens a cleared case) and the evidence as a cadre reads it
-#: (Chinese field labels; the spreadsheet's 证据 column).
-CASE_COLUMNS = ["unit_key", "evidence_hash", "evidence_zh"]
-
-#: Chinese names of the exceptions.csv columns (the spreadsheet's headers where it has them).
-CHINESE_HEADERS = {
-    "run_id": "运行编号",
-    "case_id": "疑点编号",
-    "status": "状态",
-    "rule_id": "规则",
-    "severity": "类别",
-    "scope": "范围",
-    "household_key": "户编号",
-    "person_key": "人员编号",
-    "name": "姓名",
-    "id_number_masked": "证件号码",
-    "township": "乡镇",
-    "village": "行政村",
-    "evidence_department": "证据部门",
-    "evidence_records": "证据记录号",
-    "matched_name": "匹配姓名",
-    "evidence": "比对证据",
-    "match_probability": "匹配概率",
-    "outcome": "核实结果",
-    "reason": "核实说明",
-}
-#: Spreadsheet header → column, for reading returned workbooks: today's headers and those of
-#: earlier versions (身份证号(脱敏), 村), so a workbook sent out before an upgrade still imports.
-HEADER_COLUMNS = {v: k for k, v in CHINESE_HEADERS.items()} | {
-    "身份证号(脱敏)": "id_number_masked",
-    "村": "village",
-    "问题": "problem",
-    "证据": "evidence_zh",
-    "关联把握": "confidence",
-}
-
-DISCLAIMER = (
-    "本表所列为数据比对发现的疑点，不是认定结论：每一条都须由乡镇干部入户核实后方可处理。"
-    " Flags are suspects for field verification, not verdicts: every case must be verified "
-    "before any action is taken."
-)
 
 
-def tmp_bases(target: Path) -> tuple[Path, Path]:
-    """Where an output's temp files go: a private folder in the output folder's parent (so
-    that out/ only ever holds finished files), else in the output folder itself."""
-    return target.parent.parent, target.parent
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path in a private folder (see privacy.private_tmpdir); on success it
-    replaces target in one rename. The folder goes on every way out; one left by a killed run
-    is removed here by the next."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    bases = tmp_bases(target)
-    remove_stale_tmpdirs(bases)
-    with private_tmpdir(*bases) as folder:
-        tmp_path = folder / target.name
-        yield tmp_path
-        # Files in the private folder are the user's; outputs get the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        _replace(tmp_path, target)
-
-
-def _replace(tmp_path: Path, target: Path) -> None:
-    try:
-        os.replace(tmp_path, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        # The output folder is another file system (a mount): copy beside it, then rename.
-        fd, beside = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(tmp_path, beside)
-            os.chmod(beside, os.stat(tmp_path).st_mode & 0o777)
-            os.replace(beside, target)
-        finally:
-            Path(beside).unlink(missing_ok=True)
-
-
-def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
-    """SQL giving (rule_id, person_key, evidence_registry, evidence_key, text) for every
-    finding: the department record's fields, or the beneficiary's own for register rules."""
+def _evidence_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
+    """The evidence of every rule's findings, over the registry tables that are loaded (a
+    rule's evidence fields that its table lacks are left out)."""
     ben = manifest.beneficiaries
     parts = []
     for rule in rules:
@@ -151,81 +57,15 @@ def _evidence_text_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> 
         table = table_name("reg", reg.name)
         if not ws.has_table(table):
             continue
-        have = set(ws.columns(table))
-        dept = reg.department or reg.name
-        fields = [f for f in rule.evidence if f in have]
-        pieces = [quote_literal(f"{dept} "), "e._key"]
-        if "name_raw" in have:
-            pieces += ["' '", "coalesce(e.name_raw, '')"]
-        for f in fields:
-            pieces += [f"' {f}='", f"coalesce(CAST(e.{quote_ident(f)} AS VARCHAR), '')"]
-        text = " || ".join(pieces)
         own = rule.registry == ben.name and not rule.duplicate_of
-        text_zh = _evidence_zh_sql(reg, fields, dept, own, "name_raw" in have)
-        on = (
-            "e._key = f.person_key AND f.evidence_key IS NULL"
-            if own
-            else (f"e._key = f.evidence_key AND f.evidence_registry = {quote_literal(reg.name)}")
-        )
         parts.append(
-            f"SELECT f.rule_id, f.person_key, f.evidence_registry, f.evidence_key, {text} AS text, "
-            f"{text_zh} AS text_zh, "
-            f"{quote_literal(dept)} AS department, "
-            f"{'e.name_raw' if 'name_raw' in have else 'NULL::VARCHAR'} AS matched_name "
-            f"FROM findings f JOIN {quote_ident(table)} e ON {on} "
-            f"WHERE f.rule_id = {quote_literal(rule.id)}"
+            evidence_part_sql(rule.id, reg, table, set(ws.columns(table)), rule.evidence, own)
         )
-    if not parts:
-        return (
-            "SELECT NULL::VARCHAR AS rule_id, NULL::VARCHAR AS person_key, "
-            "NULL::VARCHAR AS evidence_registry, NULL::VARCHAR AS evidence_key, "
-            "NULL::VARCHAR AS text, NULL::VARCHAR AS text_zh, NULL::VARCHAR AS department, "
-            "NULL::VARCHAR AS matched_name "
-            "WHERE FALSE"
-        )
-    return " UNION ALL ".join(parts)
+    return evidence_text_sql(parts)
 
 
-def _evidence_zh_sql(
-    reg: RegistryConfig, fields: list[str], department: str, own: bool, has_name: bool
-) -> str:
-    """SQL of one record's evidence as a cadre reads it: '号牌：桂A·12345；车辆类型：小型轿车'.
-    A department's record is introduced by its department, key and name; the register's own
-    record (false exit ...) by nothing, so that members of a household repeating the same
-    household fields collapse into one line."""
-    shown = []
-    for f in fields:
-        label = FIELD_LABELS.get(f) or reg.fields.get(f) or f
-        col = f"e.{quote_ident(f)}"
-        if f == "id_status":
-            cases = " ".join(
-                f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in ID_STATUS_ZH.items()
-            )
-            value = f"CASE {col} {cases} ELSE CAST({col} AS VARCHAR) END"
-        elif reg.canonical_type(f) == "amount":
-            value = f"CAST(CAST({col} AS DECIMAL(20, 2)) AS VARCHAR)"
-        else:
-            value = f"CAST({col} AS VARCHAR)"
-        shown.append(f"{quote_literal(label + '：')} || coalesce({value}, '（空）')")
-    body = " || '；' || ".join(shown) if shown else "''"
-    if own:
-        return body
-    head = f"{quote_literal(department + ' ')} || e._key"
-    if has_name:
-        head += " || coalesce('（' || e.name_raw || '）', '')"
-    return f"{head} || {quote_literal('：' if shown else '')} || {body}"
-
-
-def build_exceptions(
-    ws: Workspace, manifest: Manifest, rules: list[Rule], run_id: str
-) -> pl.DataFrame:
-    """One row per (rule, flagged unit), ordered by rule, township, household, person."""
-    ben = manifest.beneficiaries
-    bt = quote_ident(table_name("reg", ben.name))
-    bcols = set(ws.columns(table_name("reg", ben.name)))
-    township = "b.township" if "township" in bcols else "NULL::VARCHAR"
-    village = "b.village" if "village" in bcols else "NULL::VARCHAR"
-    meta = pl.DataFrame(
+def _rule_meta(rules: list[Rule]) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "rule_id": [r.id for r in rules],
             "severity": [r.severity for r in rules],
@@ -233,68 +73,44 @@ def build_exceptions(
         },
         schema={"rule_id": pl.Utf8, "severity": pl.Utf8, "scope": pl.Utf8},
     )
-    ws.register("_rule_meta", meta)
-    try:
-        frame = ws.frame(
-            f"""
-            WITH ev AS ({_evidence_text_sql(ws, manifest, rules)}),
-            rows AS (
-                SELECT f.rule_id, m.severity, m.scope, f.household_key, f.person_key,
-                       b.name_raw AS name, b.id_number, {township} AS township,
-                       {village} AS village, ev.text AS evidence, ev.text_zh AS evidence_zh,
-                       f.match_probability,
-                       ev.department, ev.matched_name, f.evidence_key,
-                       f.evidence_registry || ':' || f.evidence_key AS evidence_ref,
-                       CASE WHEN m.scope = 'household' THEN coalesce(f.household_key, f.person_key)
-                            ELSE f.person_key END AS unit
-                FROM findings f
-                JOIN _rule_meta m USING (rule_id)
-                JOIN {bt} b ON b._key = f.person_key
-                LEFT JOIN ev ON ev.rule_id = f.rule_id AND ev.person_key = f.person_key
-                     AND ev.evidence_registry IS NOT DISTINCT FROM f.evidence_registry
-                     AND ev.evidence_key IS NOT DISTINCT FROM f.evidence_key
-            )
-            SELECT rule_id, any_value(severity) AS severity, any_value(scope) AS scope,
-                   min(household_key) AS household_key,
-                   string_agg(DISTINCT person_key, ';' ORDER BY person_key) AS person_key,
-                   string_agg(DISTINCT name, ';' ORDER BY name) AS name,
-                   string_agg(DISTINCT id_number, ';' ORDER BY id_number) AS id_number,
-                   min(township) AS township, min(village) AS village,
-                   string_agg(DISTINCT department, ';' ORDER BY department) AS evidence_department,
-                   string_agg(DISTINCT evidence_key, ';' ORDER BY evidence_key) AS evidence_records,
-                   string_agg(DISTINCT matched_name, ';' ORDER BY matched_name) AS matched_name,
-                   string_agg(DISTINCT evidence, '; ' ORDER BY evidence) AS evidence,
-                   string_agg(DISTINCT evidence_zh, chr(10) ORDER BY evidence_zh)
-                       AS evidence_zh,
-                   min(match_probability) AS match_probability,
-                   unit AS unit_key,
-                   -- The case id: rule + unit + evidence record keys, stable across runs.
-                   substr(md5(rule_id || '|' || unit || '|' || coalesce(
-                       string_agg(DISTINCT evidence_ref, ',' ORDER BY evidence_ref), '')), 1, 12)
-                       AS case_id,
-                   -- What the evidence says (its values too): a change reopens a cleared case.
-                   md5(coalesce(string_agg(DISTINCT evidence, '; ' ORDER BY evidence), ''))
-                       AS evidence_hash
-            FROM rows GROUP BY rule_id, unit
-            ORDER BY rule_id, township NULLS LAST, household_key, person_key
-            """
-        )
-    finally:
-        ws.unregister("_rule_meta")
-    parts = frame.select(
+
+
+def _masked_id_lists(ids: pl.Series) -> pl.Series:
+    """Each ';'-joined list of ID numbers with every ID masked (None for an empty list)."""
+    parts = pl.DataFrame({"id_number": ids}).select(
         pl.int_range(pl.len()).alias("i"), pl.col("id_number").str.split(";")
-    ).explode("id_number")
+    )
+    parts = parts.explode("id_number")
     parts = parts.with_columns(mask_ids(parts.get_column("id_number")).alias("m"))
-    id_masked = (
+    masked = (
         parts.group_by("i", maintain_order=True)
         .agg(pl.col("m").drop_nulls().str.join(";"))
         .sort("i")
         .get_column("m")
     )
-    id_masked = id_masked.replace("", None)
+    return masked.replace("", None)
+
+
+def build_exceptions(
+    ws: Workspace, manifest: Manifest, rules: list[Rule], run_id: str
+) -> pl.DataFrame:
+    """One row per (rule, flagged unit), ordered by rule, township, household, person: the
+    rows from the workspace (see exceptions_sql), then ID numbers masked and the columns a
+    new case starts with (status new, no outcome yet)."""
+    bt = table_name("reg", manifest.beneficiaries.name)
+    bcols = set(ws.columns(bt))
+    query = exception_rows_sql(
+        _evidence_sql(ws, manifest, rules),
+        bt,
+        "_rule_meta",
+        has_township="township" in bcols,
+        has_village="village" in bcols,
+    )
+    with ws.registered("_rule_meta", _rule_meta(rules)):
+        frame = ws.frame(query)
     frame = frame.with_columns(
         pl.lit(run_id).alias("run_id"),
-        id_masked.alias("id_number_masked"),
+        _masked_id_lists(frame.get_column("id_number")).alias("id_number_masked"),
         pl.col("match_probability").round(6),
         pl.lit("new").alias("status"),
         pl.lit(None, dtype=pl.Utf8).alias("outcome"),

@@ -12,7 +12,7 @@ township's own workbook) with totals, then lists the rules not applied and why.
 
 Every text cell is written as a string (never evaluated as a formula) and ID-shaped text is
 masked in every sheet. xlsxwriter's constant-memory temp files stay in the output's private
-temp folder (outputs.atomic_path).
+temp folder (report.atomic.atomic_path).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import polars as pl
 
 from linkaudit.audit.rules import Rule
 from linkaudit.privacy import mask_frame, mask_text
+from linkaudit.report.atomic import atomic_path
+from linkaudit.report.columns import DISCLAIMER, EXCEPTION_COLUMNS
 from linkaudit.report.labels import (
     CONFIDENCE_BANDS,
     OUTCOME_ZH,
@@ -34,7 +36,6 @@ from linkaudit.report.labels import (
     SEVERITY_ZH,
     STATUS_ZH,
 )
-from linkaudit.report.outputs import DISCLAIMER, EXCEPTION_COLUMNS, atomic_path
 
 #: Excel's sheet limit is 1,048,576 rows: the header plus this many rows of cases.
 MAX_DATA_ROWS = 1_048_575
