@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from linkaudit import state_sql
 from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.faults import fault_point
@@ -117,16 +118,11 @@ def load_registry(
     frame = canonical.frame
     if reg.role == "beneficiaries" and not reg.key:
         frame = surrogate_keys(ws, frame)
-    ws.run("BEGIN TRANSACTION")
-    try:
-        ws.run(f"DROP TABLE IF EXISTS {table_name('raw', reg.name)}")
-        ws.run(f"ALTER TABLE {staging} RENAME TO {table_name('raw', reg.name)}")
+    with ws.transaction():
+        ws.drop(table_name("raw", reg.name))
+        ws.run(state_sql.rename_table_sql(staging, table_name("raw", reg.name)))
         ws.put(table_name("reg", reg.name), frame)
         quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
-        ws.run("COMMIT")
-    except BaseException:
-        ws.rollback()
-        raise
     return RegistryLoad(
         registry=reg.name,
         department=reg.department,
@@ -158,9 +154,9 @@ def _record_load(
     for status, n in counts.iter_rows():
         id_status[str(status)] = int(n)
     quarantined = canonical.quarantine.get_column("row").n_unique()
-    ws.run("DELETE FROM load_log WHERE registry = ?", [reg.name])
+    ws.run(state_sql.load_log_delete_sql(), [reg.name])
     ws.run(
-        "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        state_sql.load_log_insert_sql(),
         [
             reg.name,
             str(reg.path),
@@ -194,7 +190,7 @@ def _load_elsewhere(
     if reg.role == "beneficiaries" and not reg.key:
         frame = surrogate_keys(ws, frame)
     with ws.transaction():
-        ws.run("DELETE FROM load_log WHERE registry = ?", [reg.name])
+        ws.run(state_sql.load_log_delete_sql(), [reg.name])
     data.put(table_name("raw", reg.name), raw)
     data.put(table_name("reg", reg.name), frame)
     with ws.transaction():
@@ -227,6 +223,24 @@ def load_notes(reg: RegistryConfig) -> list[str]:
     return []
 
 
+def surrogate_keys_sql(household: str) -> str:
+    """Keyed hashes of each row's identity (parameter: the workspace secret), numbered
+    within an identity in file order (see `surrogate_keys`)."""
+    return f"""
+            WITH ident AS (
+                SELECT "{ROW}" AS r, CASE WHEN id_status IN ('valid', 'upgraded_15')
+                    THEN 'id|' || id_number
+                    ELSE 'nh|' || coalesce({household}, '') || '|' || coalesce(name, '') || '|'
+                         || coalesce(CAST(birth_date AS VARCHAR), '') END AS ident
+                FROM _linkaudit_keys),
+            hashed AS (
+                SELECT r, 'P' || upper(substr(sha256(? || '|' || ident), 1, 16)) AS k,
+                       row_number() OVER (PARTITION BY ident ORDER BY r) AS n
+                FROM ident)
+            SELECT r, CASE WHEN n = 1 THEN k ELSE k || '-' || n END AS k FROM hashed
+            """
+
+
 def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
     """Stable person keys for a register without a key column: `P` + 16 hex characters of a
     SHA-256 keyed with the workspace's secret, over the ID number when it is usable, else over
@@ -244,19 +258,7 @@ def surrogate_keys(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
     household = "household" if "household" in frame.columns else "NULL"
     try:
         keys = ws.frame(
-            f"""
-            WITH ident AS (
-                SELECT "{ROW}" AS r, CASE WHEN id_status IN ('valid', 'upgraded_15')
-                    THEN 'id|' || id_number
-                    ELSE 'nh|' || coalesce({household}, '') || '|' || coalesce(name, '') || '|'
-                         || coalesce(CAST(birth_date AS VARCHAR), '') END AS ident
-                FROM _linkaudit_keys),
-            hashed AS (
-                SELECT r, 'P' || upper(substr(sha256(? || '|' || ident), 1, 16)) AS k,
-                       row_number() OVER (PARTITION BY ident ORDER BY r) AS n
-                FROM ident)
-            SELECT r, CASE WHEN n = 1 THEN k ELSE k || '-' || n END AS k FROM hashed
-            """,
+            surrogate_keys_sql(household),
             [ws.secret()],
         )
     finally:
@@ -275,11 +277,7 @@ def unchanged_load(
     data = data or ws
     if not reg.path.is_file() or not data.has_table(table_name("reg", reg.name)):
         return None
-    row = ws.row(
-        "SELECT file, format, encoding, checksum, fields_hash, rows_read, rows_loaded, "
-        "rows_quarantined FROM load_log WHERE registry = ?",
-        [reg.name],
-    )
+    row = ws.row(state_sql.load_log_entry_sql(), [reg.name])
     if row is None or row[4] != fields_hash(reg, as_of):
         return None
     started = time.perf_counter()

@@ -26,7 +26,7 @@ import polars as pl
 if TYPE_CHECKING:
     from linkaudit.audit.rules import Rule
     from linkaudit.config import Manifest
-    from linkaudit.engines.duckdb import Workspace
+    from linkaudit.engines.base import Engine
 
 # An ID standing alone: not glued to ASCII letters, digits or '_'. Beyond the 15- and
 # 18-character forms, a run of 16, 17 or 19 digits (an ID with a digit lost or doubled) and an
@@ -194,7 +194,7 @@ def id_counts_sql(table: str, columns: list[tuple[str, bool]]) -> str:
     return f"SELECT {', '.join(counts)} FROM {quote_ident(table)}"
 
 
-def id_column_warnings(ws: Workspace, manifest: Manifest, rules: Iterable[Rule]) -> list[str]:
+def id_column_warnings(ws: Engine, manifest: Manifest, rules: Iterable[Rule]) -> list[str]:
     """One warning per record key, household key or rule evidence field whose values hold ID
     numbers: they are masked in every output, which the user should know (a key masked in the
     spreadsheet is no longer a key they can look up; the case id is)."""

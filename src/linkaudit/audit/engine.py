@@ -41,7 +41,7 @@ from linkaudit.audit.rule_sql import (
 )
 from linkaudit.audit.rules import AGGREGATE_UNITS, Rule
 from linkaudit.config import DATE_TYPES, Manifest
-from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.base import Engine
 from linkaudit.errors import RuleError, WorkspaceError
 from linkaudit.privacy import mask_text
 from linkaudit.store import quote_ident, table_name
@@ -367,7 +367,7 @@ def check_expressions(rules: list[Rule]) -> None:
         )
 
 
-def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesReport:
+def run_rules(ws: Engine, manifest: Manifest, rules: list[Rule]) -> RulesReport:
     """Compile and bind every rule, check its parameter-table lookups, then run each into the
     findings table and count what it flagged."""
     checks = check_rules(manifest, rules)
@@ -397,7 +397,7 @@ def run_rules(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> RulesRepo
     return report
 
 
-def _bind_rules(ws: Workspace, checks: list[RuleCheck]) -> None:
+def _bind_rules(ws: Engine, checks: list[RuleCheck]) -> None:
     """Bind every rule's SQL before running any: type errors (a text field compared with a
     number, a non-boolean condition) are rule problems, reported with file and rule id."""
     problems = []
@@ -412,7 +412,7 @@ def _bind_rules(ws: Workspace, checks: list[RuleCheck]) -> None:
         raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
 
 
-def _run_rule(ws: Workspace, manifest: Manifest, check: RuleCheck) -> RuleResult:
+def _run_rule(ws: Engine, manifest: Manifest, check: RuleCheck) -> RuleResult:
     """One rule's findings into the table, and its counts (a skipped rule says why)."""
     rule = check.rule
     result = RuleResult(
@@ -439,7 +439,7 @@ def _run_rule(ws: Workspace, manifest: Manifest, check: RuleCheck) -> RuleResult
 
 
 def _missing_lookups(
-    ws: Workspace, manifest: Manifest, checks: list[RuleCheck]
+    ws: Engine, manifest: Manifest, checks: list[RuleCheck]
 ) -> dict[str, dict[str, int]]:
     """Check that every key a rule looks up in a parameter table has an entry.
 
@@ -483,7 +483,7 @@ def _missing_lookups(
     return unflagged
 
 
-def _forbid_file_access(ws: Workspace) -> None:
+def _forbid_file_access(ws: Engine) -> None:
     """Defence in depth behind the condition allow-list: rule SQL runs with DuckDB's file
     access off (no read_csv, read_text, COPY, ATTACH, extensions) and the setting locked, so a
     gap in the allow-list still cannot read or write a file. DuckDB cannot turn it back on for
@@ -503,7 +503,7 @@ def _first_line(exc: Exception) -> str:
     return mask_text(text.splitlines()[0]) if text else type(exc).__name__
 
 
-def _distinct_persons(ws: Workspace, rule_ids: list[str]) -> int:
+def _distinct_persons(ws: Engine, rule_ids: list[str]) -> int:
     if not rule_ids:
         return 0
     return int(ws.value(distinct_persons_sql(len(rule_ids)), rule_ids))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import xlsxwriter.exceptions
 
+from linkaudit import state_sql
 from linkaudit.audit.catalogue import shipped_rules_dir
 from linkaudit.audit.engine import (
     RuleResult,
@@ -219,10 +220,7 @@ def _compute(
         exceptions = exceptions.with_columns(pl.lit(run_id).alias("run_id"))
     timings["rules"] = time.perf_counter() - t
     fault_point("rules")
-    links = data.frame(
-        "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
-        "match_probability, decision FROM links ORDER BY registry, record_key"
-    )
+    links = data.frame(state_sql.published_links_sql())
     return _Computed(load_report, link_report, rules_report, exceptions, links, timings)
 
 
@@ -240,10 +238,7 @@ def _write_outputs(
 ) -> None:
     """Stage every output, record the run (cases and all, one transaction), then publish the
     outputs as one set: a run whose outputs are out/ is in the history."""
-    quarantine = ws.frame(
-        'SELECT registry, file, "row", "column", reason FROM quarantine '
-        'ORDER BY registry, "row", "column"'
-    )
+    quarantine = ws.frame(state_sql.quarantine_rows_sql())
     out = manifest.output
     summary_rows = [r.as_dict() for r in done.rules.results]
     reported = history.exceptions.select(EXCEPTION_COLUMNS)
@@ -308,7 +303,7 @@ def _rules_state(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
 def _cached_findings(ws: Workspace, state: str) -> tuple[RulesReport, pl.DataFrame] | None:
     if not (ws.has_table("findings_state") and ws.has_table("findings_exceptions")):
         return None
-    row = ws.row("SELECT state, report FROM findings_state")
+    row = ws.row(state_sql.state_read_sql("findings_state", "state"))
     if row is None or row[0] != state:
         return None
     data = json.loads(row[1])
@@ -319,7 +314,7 @@ def _cached_findings(ws: Workspace, state: str) -> tuple[RulesReport, pl.DataFra
     )
     if "evidence_zh" not in ws.columns("findings_exceptions"):
         return None  # stored by an earlier version: rebuild
-    return report, ws.frame("SELECT * FROM findings_exceptions")
+    return report, ws.frame(state_sql.all_rows_sql("findings_exceptions"))
 
 
 def _store_findings_state(
@@ -332,9 +327,9 @@ def _store_findings_state(
     }
     with ws.transaction():
         ws.put("findings_exceptions", exceptions)
-        ws.run("CREATE OR REPLACE TABLE findings_state (state VARCHAR, report VARCHAR)")
+        ws.run(state_sql.state_table_sql("findings_state", "state"))
         ws.run(
-            "INSERT INTO findings_state VALUES (?, ?)",
+            state_sql.state_insert_sql("findings_state"),
             [state, json.dumps(data, ensure_ascii=False)],
         )
 
@@ -385,4 +380,4 @@ def _summary(
 
 
 def findings_frame(ws: Workspace) -> pl.DataFrame:
-    return ws.frame("SELECT * FROM findings ORDER BY rule_id, person_key, evidence_key")
+    return ws.frame(state_sql.all_rows_sql("findings", ("rule_id", "person_key", "evidence_key")))

@@ -9,7 +9,7 @@ the vocabulary (data/vocabulary.yaml) is reported, so the user adds a `values:` 
 from __future__ import annotations
 
 from linkaudit.config import Manifest
-from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.base import Engine
 from linkaudit.privacy import mask_text
 from linkaudit.store import quote_ident, table_name
 from linkaudit.vocabulary import rule_vocabulary
@@ -30,7 +30,7 @@ def unknown_values_sql(table: str, column: str) -> str:
     )
 
 
-def unknown_values(ws: Workspace, manifest: Manifest) -> dict[str, dict[str, int]]:
+def unknown_values(ws: Engine, manifest: Manifest) -> dict[str, dict[str, int]]:
     """{"registry.field": {value: rows}} for every mapped vocabulary field with values the
     shipped rules do not know (values shown masked, as in every output)."""
     vocabulary = rule_vocabulary()

@@ -14,10 +14,10 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # imported where used: `--help` loads no engine
     from linkaudit.audit.run import AuditResult
-from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import EngineOpt, JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
+from linkaudit.cli.root import app
 
 RulesOpt = Annotated[
     list[Path] | None,

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from linkaudit.cli.app import app
 from linkaudit.cli.console import console, print_json
 from linkaudit.cli.options import JsonOpt
+from linkaudit.cli.root import app
 
 if TYPE_CHECKING:  # imported where used: `--help` loads no engine
     from linkaudit.history import Diff

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from linkaudit.cli.app import app
 from linkaudit.cli.console import console, err_console, print_json
 from linkaudit.cli.options import JsonOpt
+from linkaudit.cli.root import app
 from linkaudit.ingest import SAMPLE_ROWS
 
 if TYPE_CHECKING:  # imported where used: `--help` loads no engine

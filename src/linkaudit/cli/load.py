@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
-from linkaudit.cli.app import app
 from linkaudit.cli.console import console, print_json
 from linkaudit.cli.options import JsonOpt, ManifestArg, QuietOpt
 from linkaudit.cli.progress import step_progress
+from linkaudit.cli.root import app
 
 if TYPE_CHECKING:  # imported where used: `--help` loads no engine
     from linkaudit.load import LoadReport

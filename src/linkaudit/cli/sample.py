@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from linkaudit.cli.app import app
 from linkaudit.cli.console import console
+from linkaudit.cli.root import app
 from linkaudit.errors import LinkauditError
 
 sample_app = typer.Typer(help="Write synthetic scenarios with planted truth.", no_args_is_help=True)

@@ -177,6 +177,23 @@ class EcmCheck:
         }
 
 
+def agreement_vectors_sql(level_counts: list[int]) -> str:
+    """Each candidate pair's comparisons as yes/no agreements (any level but the last agrees;
+    a missing value disagrees): the binary vectors ECM classifies."""
+    agree = ", ".join(
+        f"CAST(coalesce(g{k} < {n - 1}, FALSE) AS TINYINT) AS a{k}"
+        for k, n in enumerate(level_counts)
+    )
+    return f"SELECT r_key, l_key, {agree} FROM cmp_febrl_b ORDER BY r_key, l_key"
+
+
+def febrl_matches_sql() -> str:
+    return (
+        "SELECT record_key AS r_key, person_key AS l_key FROM links "
+        "WHERE registry = 'febrl_b' AND decision = 'match'"
+    )
+
+
 def ecm_check(manifest_path: Path) -> EcmCheck:
     """Link the FEBRL4 workspace that `write_febrl4` wrote, then classify the very candidate
     pairs linkaudit compared with recordlinkage's ECMClassifier (needs the febrl extra).
@@ -213,15 +230,8 @@ def ecm_check(manifest_path: Path) -> EcmCheck:
         # Linked on this connection: the candidate pairs and their levels stay in its temp
         # table cmp_febrl_b, which ECM then classifies.
         link_workspace(manifest, ws=ws)
-        agree = ", ".join(
-            f"coalesce(g{k} < {len(c.levels) - 1}, FALSE)::TINYINT AS a{k}"
-            for k, c in enumerate(comparisons)
-        )
-        pairs = ws.frame(f"SELECT r_key, l_key, {agree} FROM cmp_febrl_b ORDER BY r_key, l_key")
-        ours = ws.frame(
-            "SELECT record_key AS r_key, person_key AS l_key FROM links "
-            "WHERE registry = 'febrl_b' AND decision = 'match'"
-        )
+        pairs = ws.frame(agreement_vectors_sql([len(c.levels) for c in comparisons]))
+        ours = ws.frame(febrl_matches_sql())
     vectors = pairs.drop("r_key", "l_key").to_pandas()
     ecm = ECMClassifier(binarize=None)
     ecm.fit(vectors)

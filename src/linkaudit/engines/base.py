@@ -45,6 +45,10 @@ class Engine(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
+    def check(self, sql: str) -> None:
+        """Bind a statement without running it (names and types); raises the engine's error."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -109,6 +109,11 @@ class SparkEngine:
             return
         self._df(sql, params).collect()
 
+    def check(self, sql: str) -> None:
+        """Spark analyses a statement when it is parsed into a DataFrame: names and types are
+        bound, nothing runs."""
+        self._df(sql)
+
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self._df(sql, params).collect()]
 

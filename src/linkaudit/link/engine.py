@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from linkaudit import state_sql
 from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import WorkspaceError
@@ -125,9 +126,9 @@ class LinkReport:
 def link_inputs_hash(ws: Workspace, manifest: Manifest) -> str:
     """What the links depend on: every loaded file's checksum and settings, the linkage
     settings and the tool version."""
-    from linkaudit import __version__
+    from linkaudit._version import __version__
 
-    rows = ws.rows("SELECT registry, checksum, fields_hash FROM load_log ORDER BY registry")
+    rows = ws.rows(state_sql.load_checksums_sql())
     spec = {
         "loads": [list(r) for r in rows if r[0] in manifest.registries],
         "linkage": manifest.linkage.model_dump(mode="json"),
@@ -189,7 +190,7 @@ def link_workspace(
     try:
         inputs = link_inputs_hash(ws, manifest)
         if not force and ws.has_table("link_state") and data.has_table("links"):
-            row = ws.row("SELECT inputs_hash, report FROM link_state")
+            row = ws.row(state_sql.state_read_sql("link_state", "inputs_hash"))
             if row and row[0] == inputs:
                 return LinkReport.from_dict(json.loads(row[1]), reused=True)
         # The links are rebuilt table by table: until the new state is written, no state may
@@ -198,9 +199,9 @@ def link_workspace(
         report = _link(data, manifest, progress)
         fault_point("link_half")
         with ws.transaction():
-            ws.run("CREATE TABLE link_state (inputs_hash VARCHAR, report VARCHAR)")
+            ws.run(state_sql.state_table_sql("link_state", "inputs_hash"))
             ws.run(
-                "INSERT INTO link_state VALUES (?, ?)",
+                state_sql.state_insert_sql("link_state"),
                 [inputs, json.dumps(report.as_dict(), ensure_ascii=False, default=str)],
             )
         return report
@@ -301,7 +302,7 @@ def _candidates(data: Engine, plan: LinkPlan, reg: RegistryConfig, report: LinkR
             continue
         pairs, count = built
         if count is None:
-            n = int(data.value(f"SELECT count(*) FROM ({pairs})"))
+            n = int(data.value(state_sql.count_rows_sql(pairs)))
             report.passes.append(PassCount(reg.name, p.name, n, False))
             selects.append(sql.pass_select_sql(pairs, j))
             continue

@@ -15,7 +15,7 @@ import polars as pl
 
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
-from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.base import Engine
 from linkaudit.normalize import mask_ids
 from linkaudit.privacy import mask_frame, mask_text, neutralise_formulas
 from linkaudit.report.atomic import atomic_path, tmp_bases
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-def _evidence_sql(ws: Workspace, manifest: Manifest, rules: list[Rule]) -> str:
+def _evidence_sql(ws: Engine, manifest: Manifest, rules: list[Rule]) -> str:
     """The evidence of every rule's findings, over the registry tables that are loaded (a
     rule's evidence fields that its table lacks are left out)."""
     ben = manifest.beneficiaries
@@ -92,7 +92,7 @@ def _masked_id_lists(ids: pl.Series) -> pl.Series:
 
 
 def build_exceptions(
-    ws: Workspace, manifest: Manifest, rules: list[Rule], run_id: str
+    ws: Engine, manifest: Manifest, rules: list[Rule], run_id: str
 ) -> pl.DataFrame:
     """One row per (rule, flagged unit), ordered by rule, township, household, person: the
     rows from the workspace (see exceptions_sql), then ID numbers masked and the columns a

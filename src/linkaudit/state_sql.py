@@ -1,0 +1,71 @@
+"""SQL of the workspace's own state: the load log and the link and findings caches.
+
+Pure builders (DuckDB text, `?` parameters), run by the workspace engine.
+"""
+
+from __future__ import annotations
+
+from linkaudit.store import quote_ident
+
+
+def load_log_delete_sql() -> str:
+    return "DELETE FROM load_log WHERE registry = ?"
+
+
+def load_log_insert_sql() -> str:
+    return "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def load_log_entry_sql() -> str:
+    """The previous load of one registry (parameter: its name)."""
+    return (
+        "SELECT file, format, encoding, checksum, fields_hash, rows_read, rows_loaded, "
+        "rows_quarantined FROM load_log WHERE registry = ?"
+    )
+
+
+def load_checksums_sql() -> str:
+    return "SELECT registry, checksum, fields_hash FROM load_log ORDER BY registry"
+
+
+def rename_table_sql(old: str, new: str) -> str:
+    return f"ALTER TABLE {quote_ident(old)} RENAME TO {quote_ident(new)}"
+
+
+def state_table_sql(table: str, key: str) -> str:
+    """A one-row cache state: the hash of what it was computed from, and a JSON report."""
+    return (
+        f"CREATE OR REPLACE TABLE {quote_ident(table)} ({quote_ident(key)} VARCHAR, report VARCHAR)"
+    )
+
+
+def state_insert_sql(table: str) -> str:
+    return f"INSERT INTO {quote_ident(table)} VALUES (?, ?)"
+
+
+def state_read_sql(table: str, key: str) -> str:
+    return f"SELECT {quote_ident(key)}, report FROM {quote_ident(table)}"
+
+
+def all_rows_sql(table: str, order_by: tuple[str, ...] = ()) -> str:
+    order = f" ORDER BY {', '.join(quote_ident(c) for c in order_by)}" if order_by else ""
+    return f"SELECT * FROM {quote_ident(table)}{order}"
+
+
+def count_rows_sql(select_sql: str) -> str:
+    return f"SELECT count(*) FROM ({select_sql})"
+
+
+def published_links_sql() -> str:
+    """links.csv: every kept link, its probability to six places."""
+    return (
+        "SELECT registry, record_key, person_key, round(match_probability, 6) AS "
+        "match_probability, decision FROM links ORDER BY registry, record_key"
+    )
+
+
+def quarantine_rows_sql() -> str:
+    return (
+        'SELECT registry, file, "row", "column", reason FROM quarantine '
+        'ORDER BY registry, "row", "column"'
+    )
