@@ -5,8 +5,8 @@ the same answer: sqlglot's transpiler plus the rewrites in REWRITES, each for a 
 sqlglot's translation parses but means something else in Spark (or does not parse). A
 construct with no faithful Spark form raises SparkDialectError naming it, never a look-alike.
 
-`register_functions(spark)` registers jaro_winkler_similarity, damerau_levenshtein and hamming
-(DuckDB's names) as Arrow-vectorised pandas UDFs over rapidfuzz's element-wise batch scorer;
+`register_functions(spark)` registers DuckDB's jaro_winkler_similarity, damerau_levenshtein,
+hamming and log2 (as duckdb_<name>, which to_spark's output calls) as Arrow-vectorised pandas UDFs over rapidfuzz's element-wise batch scorer;
 the plain Python functions they wrap (`jaro_winkler_similarity_batch` ...) are what the tests
 compare with DuckDB's built-ins. levenshtein stays Spark's built-in: DuckDB 2.0's counts code
 points (not UTF-8 bytes), and so does Spark's.
@@ -17,6 +17,7 @@ The engine runs the statements; this module only rewrites text (pyspark is impor
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,8 @@ __all__ = [
     "hamming_batch",
     "jaro_winkler_similarity_batch",
     "log2_batch",
+    "pow_batch",
+    "round_batch",
     "register_functions",
     "sample_key_sql",
     "split_create",
@@ -53,8 +56,11 @@ REWRITES: dict[str, str] = {
     "non-integers is plain division, written as a / b",
     "CAST(x AS <integer>)": "x rounded first (round for DECIMAL, bround for DOUBLE/FLOAT): "
     "DuckDB rounds to nearest, Spark truncates; applied when x's type is known",
-    "round(x, n) on DOUBLE": "round(x * 10^n, 0) / 10^n, DuckDB's formula: Spark rounds a double's "
-    "shortest decimal text HALF_UP (round(2.675, 2) = 2.68, DuckDB 2.67)",
+    "round(x, n) on DOUBLE": "duckdb_round(x, n), a UDF rounding the exact binary value half "
+    "away from zero, as DuckDB: Spark's round(double) rounds the shortest decimal text "
+    "(round(2.675, 2): Spark 2.68, DuckDB 2.67)",
+    "floor(x) / ceil(x) on DOUBLE": "CAST(.. AS DOUBLE): DuckDB keeps DOUBLE, Spark returns "
+    "BIGINT (a histogram bucket -5.0 would come back as -5)",
     "date_diff('year'|'month'|'quarter'|'day'|'week', a, b)": "boundary counts (year(b) - year(a) "
     "...): DuckDB counts crossed boundaries, Spark's datediff(unit, ..) counts whole units",
     "regexp_replace(s, p, r, 'g')": "Spark's regexp_replace (always global); RE2's ASCII \\b made "
@@ -66,8 +72,10 @@ REWRITES: dict[str, str] = {
     "returns NULL",
     "chr(n)": "kept only for 0 <= n < 128: Spark's chr is n mod 256 as Latin-1, DuckDB's is the "
     "code point n",
-    "jaro_winkler_similarity": "kept under DuckDB's name (sqlglot writes JAROWINKLER_SIMILARITY, "
-    "which Spark does not have); register_functions provides it",
+    "jaro_winkler_similarity, damerau_levenshtein, hamming": "duckdb_<name>, the UDFs of "
+    "register_functions: Spark 4's own jaro_winkler_similarity (which wins over a temporary "
+    "function of the same name) says 1.0 for two empty strings, DuckDB 0.0",
+    "suffix / prefix": "endswith / startswith (Spark has no suffix/prefix)",
     "CREATE [OR REPLACE] TEMP TABLE t AS q": "CREATE OR REPLACE TEMPORARY VIEW t AS q (sqlglot "
     "drops OR REPLACE); an engine materialises with split_create instead",
     "EXPLAIN q": "q transpiled, EXPLAIN kept (sqlglot's DuckDB parser reads EXPLAIN as an opaque "
@@ -75,7 +83,9 @@ REWRITES: dict[str, str] = {
     "log2(x)": "duckdb_log2(x), a UDF over math.log2 (libm's log2, as DuckDB): Spark's log2 and "
     "log(2, x) are ln(x)/ln(2), which differ in the last bit for 24% of inputs, and numpy's "
     "SIMD log2 differs from libm for 623 of 900,000",
-    "hash(x), log/ln/exp, pow, age(), regexp_replace without 'g', engine statements "
+    "pow(a, b) / power": "duckdb_pow, a UDF over math.pow (libm's pow, as DuckDB: equal on "
+    "100,000 random inputs, numpy's differs on 5%): Spark's StrictMath pow differs in the last bit",
+    "hash(x), log/ln/exp, age(), regexp_replace without 'g', engine statements "
     "(SET, BEGIN, COMMIT, ROLLBACK, information_schema, current_setting, DELETE)": "no faithful "
     "Spark form: SparkDialectError (hash: DuckDB's 64-bit hash is its own; log2/pow: Spark's "
     "StrictMath results differ in the last bit from DuckDB's libm; "
@@ -109,17 +119,24 @@ _INTEGER_TYPES = {
 _FLOAT_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
 _DECIMAL_TYPES = {exp.DataType.Type.DECIMAL}
 _ENGINE_WORDS = ("SET ", "RESET ", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "CHECKPOINT")
-_CAST_PLACEHOLDER = re.compile(r"\?::([A-Za-z_][A-Za-z0-9_]*(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?(?:\[\])*)")
-#: RE2's \b (ASCII word characters) in Java's regex syntax.
-_ASCII_WORD_BOUNDARY = (
-    r"(?:(?<=[0-9A-Za-z_])(?![0-9A-Za-z_])|(?<![0-9A-Za-z_])(?=[0-9A-Za-z_]))"
+_CAST_PLACEHOLDER = re.compile(
+    r"\?::([A-Za-z_][A-Za-z0-9_]*(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?(?:\[\])*)"
 )
+#: RE2's \b (ASCII word characters) in Java's regex syntax.
+_ASCII_WORD_BOUNDARY = r"(?:(?<=[0-9A-Za-z_])(?![0-9A-Za-z_])|(?<![0-9A-Za-z_])(?=[0-9A-Za-z_]))"
 _INF = "CAST('Infinity' AS DOUBLE)"
+#: DuckDB functions called by another name on Spark: the UDFs register_functions makes get a
+#: duckdb_ prefix, because a Spark built-in of the same name wins over a temporary function
+#: (Spark 4 has its own jaro_winkler_similarity, 1.0 for two empty strings, DuckDB 0.0).
+_RENAMED = {
+    "damerau_levenshtein": "duckdb_damerau_levenshtein",
+    "hamming": "duckdb_hamming",
+    "suffix": "endswith",
+    "prefix": "startswith",
+}
 
 
-def _kind(
-    node: exp.Expression, column_types: Mapping[str, str]
-) -> str | None:
+def _kind(node: exp.Expression, column_types: Mapping[str, str]) -> str | None:
     """'int', 'float', 'decimal', 'bool', 'text' or None (unknown) for an expression's type."""
     if isinstance(node, exp.Paren):
         return _kind(node.this, column_types)
@@ -134,6 +151,17 @@ def _kind(
     if isinstance(node, exp.Column) and node.name in column_types:
         return _type_kind(exp.DataType.build(column_types[node.name], dialect="duckdb"))
     if isinstance(node, exp.Div):
+        return "float"
+    if isinstance(node, exp.Case):  # e.g. our own rewrite of a division
+        branches = [i.args.get("true") for i in node.args.get("ifs") or []]
+        branches.append(node.args.get("default"))
+        kinds = {_kind(b, column_types) if b is not None else None for b in branches}
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() in (
+        "duckdb_round",
+        "duckdb_pow",
+        "duckdb_log2",
+    ):
         return "float"
     if isinstance(node, exp.Count):
         return "int"
@@ -194,11 +222,11 @@ def _rewrite(node: exp.Expression, sql: str, column_types: Mapping[str, str]) ->
         return node
     if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
         if _kind(node.this, column_types) == "float":
-            decimals = node.args["decimals"]
-            scale = exp.Pow(this=exp.Literal.number(10), expression=decimals.copy())
-            scaled = exp.Mul(this=node.this.copy(), expression=scale)
-            whole = exp.Round(this=scaled, decimals=exp.Literal.number(0))
-            return exp.Div(this=whole, expression=scale.copy())
+            return _round_double(node.this, node.args["decimals"])
+        return node
+    if isinstance(node, exp.Floor | exp.Ceil) and node.args.get("decimals") is None:
+        if _kind(node.this, column_types) == "float":
+            return exp.cast(node.copy(), "DOUBLE")
         return node
     if isinstance(node, exp.DateDiff):
         return _date_diff(node, sql)
@@ -223,7 +251,11 @@ def _rewrite(node: exp.Expression, sql: str, column_types: Mapping[str, str]) ->
                 return node
         raise SparkDialectError("chr() of a non-ASCII or computed code point", sql)
     if isinstance(node, exp.JarowinklerSimilarity):
-        return exp.Anonymous(this="jaro_winkler_similarity", expressions=[node.this, node.expression])
+        return exp.Anonymous(
+            this="duckdb_jaro_winkler_similarity", expressions=[node.this, node.expression]
+        )
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() in _RENAMED:
+        return exp.Anonymous(this=_RENAMED[str(node.name).lower()], expressions=node.expressions)
     if (
         isinstance(node, exp.Log)
         and isinstance(node.this, exp.Literal)
@@ -234,19 +266,43 @@ def _rewrite(node: exp.Expression, sql: str, column_types: Mapping[str, str]) ->
     if isinstance(node, exp.Log | exp.Ln | exp.Exp):
         # DuckDB's log(x) is log10 (Spark's is ln), and Spark's StrictMath differs from
         # DuckDB's libm in the last bit (log2: for 24% of random inputs).
-        raise SparkDialectError(f"{node.sql_name().lower()}(): Spark's differs in the last bit", sql)
+        raise SparkDialectError(
+            f"{node.sql_name().lower()}(): Spark's differs in the last bit", sql
+        )
     if isinstance(node, exp.Pow):
-        # Our own scale for round() is an exact power of ten in both; anything else is not.
-        if isinstance(node.this, exp.Literal) and node.this.this == "10":
-            return node
-        raise SparkDialectError("pow/power: Spark's StrictMath differs in the last bit", sql)
+        return exp.Anonymous(this="duckdb_pow", expressions=[node.this, node.expression])
     if isinstance(node, exp.Anonymous):
         name = str(node.name).lower()
         if name in ("hash", "age", "current_setting"):
             raise SparkDialectError(f"{name}()", sql)
-    if isinstance(node, exp.Table) and str(node.args.get("db") or "").lower() == "information_schema":
+    if (
+        isinstance(node, exp.Table)
+        and str(node.args.get("db") or "").lower() == "information_schema"
+    ):
         raise SparkDialectError("information_schema (an engine statement)", sql)
     return node
+
+
+def _round_double(value: exp.Expression, decimals: exp.Expression) -> exp.Expression:
+    """DuckDB's round(double, n) is the double's exact binary value rounded half away from
+    zero (round(2.675, 2) = 2.67, since 2.675 is 2.67499999...); Spark's rounds its shortest
+    decimal text (2.68), and std::round(x * 100) / 100 also says 2.68 (2.675 * 100 = 267.5):
+    duckdb_round, a UDF over Python's Decimal, is the exact one."""
+    return exp.Anonymous(this="duckdb_round", expressions=[value, decimals])
+
+
+def _post_order(tree: exp.Expression, fun: Any) -> exp.Expression:
+    """fun on every node, children before parents, each parent seeing its rewritten
+    children (sqlglot's transform is pre-order and skips the children of a new node)."""
+    root = tree.copy()
+    for node in reversed(list(root.dfs())):
+        new = fun(node)
+        if new is not node:
+            if node is root:
+                root = new
+            else:
+                node.replace(new)
+    return root
 
 
 def _date_diff(node: exp.DateDiff, sql: str) -> exp.Expression:
@@ -263,18 +319,35 @@ def _date_diff(node: exp.DateDiff, sql: str) -> exp.Expression:
         return exp.paren(years())
     if unit in ("month", "months", "mon"):
         months = exp.Sub(this=part("month", end), expression=part("month", start))
-        return exp.paren(exp.Add(this=exp.Mul(this=exp.paren(years()), expression=exp.Literal.number(12)), expression=months))
+        return exp.paren(
+            exp.Add(
+                this=exp.Mul(this=exp.paren(years()), expression=exp.Literal.number(12)),
+                expression=months,
+            )
+        )
     if unit in ("quarter", "quarters"):
         quarters = exp.Sub(this=part("quarter", end), expression=part("quarter", start))
-        return exp.paren(exp.Add(this=exp.Mul(this=exp.paren(years()), expression=exp.Literal.number(4)), expression=quarters))
+        return exp.paren(
+            exp.Add(
+                this=exp.Mul(this=exp.paren(years()), expression=exp.Literal.number(4)),
+                expression=quarters,
+            )
+        )
     if unit in ("day", "days", "d"):
-        return exp.Anonymous(this="datediff", expressions=[part("to_date", end), part("to_date", start)])
+        return exp.Anonymous(
+            this="datediff", expressions=[part("to_date", end), part("to_date", start)]
+        )
     if unit in ("week", "weeks", "w"):
         # DuckDB counts ISO-week (Monday) boundaries: days between the Mondays, over 7.
         def monday(v: exp.Expression) -> exp.Expression:
-            return exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string("week"), v.copy()])
+            return exp.Anonymous(
+                this="date_trunc", expressions=[exp.Literal.string("week"), v.copy()]
+            )
 
-        days = exp.Anonymous(this="datediff", expressions=[part("to_date", monday(end)), part("to_date", monday(start))])
+        days = exp.Anonymous(
+            this="datediff",
+            expressions=[part("to_date", monday(end)), part("to_date", monday(start))],
+        )
         return exp.Anonymous(this="div", expressions=[days, exp.Literal.number(7)])
     raise SparkDialectError(f"date_diff('{unit}', ...)", sql)
 
@@ -305,10 +378,14 @@ def _parse(sql: str) -> exp.Expression:
     try:
         trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as exc:
-        raise SparkDialectError(f"SQL that sqlglot cannot read ({str(exc).splitlines()[0]})", sql) from None
+        raise SparkDialectError(
+            f"SQL that sqlglot cannot read ({str(exc).splitlines()[0]})", sql
+        ) from None
     if len(trees) != 1:
         raise SparkDialectError(f"{len(trees)} statements (one at a time)", sql)
-    return trees[0]
+    tree = trees[0]
+    assert isinstance(tree, exp.Expression)
+    return tree
 
 
 def to_spark(sql: str, column_types: Mapping[str, str] | None = None) -> str:
@@ -327,14 +404,18 @@ def to_spark(sql: str, column_types: Mapping[str, str] | None = None) -> str:
         return "EXPLAIN " + to_spark(stripped[len("EXPLAIN ") :], column_types)
     tree = _parse(stripped)
     if isinstance(tree, exp.Delete | exp.Command):
-        raise SparkDialectError(f"a {type(tree).__name__.upper()} statement (an engine statement)", sql)
+        raise SparkDialectError(
+            f"a {type(tree).__name__.upper()} statement (an engine statement)", sql
+        )
     types = dict(column_types or {})
-    tree = tree.transform(lambda n: _rewrite(n, sql, types), copy=True)
+    tree = _post_order(tree, lambda n: _rewrite(n, sql, types))
     if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query):
         temporary = any(isinstance(p, exp.TemporaryProperty) for p in _properties(tree))
         if temporary:
             name = tree.this.sql(dialect="spark")
-            return f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {tree.expression.sql(dialect='spark')}"
+            return (
+                f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {tree.expression.sql(dialect='spark')}"
+            )
     return str(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))
 
 
@@ -407,16 +488,22 @@ def _pairwise(scorer: Any, left: Any, right: Any, dtype: Any, empty_value: Any =
     from rapidfuzz import process
 
     a, b = _objects(left), _objects(right)
-    known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)], dtype=bool)
+    known = np.array(
+        [x is not None and y is not None for x, y in zip(a, b, strict=True)], dtype=bool
+    )
     if a.dtype == object:
         known &= ~pd.isna(a) & ~pd.isna(b)
     out = pd.array([None] * len(a), dtype=dtype)
     if known.any():
         xs, ys = a[known].tolist(), b[known].tolist()
-        scores = process.cpdist(xs, ys, scorer=scorer, workers=1)
+        # float64, not rapidfuzz's default float32: levels compare with thresholds like 0.9.
+        kind = np.float64 if dtype == pd.Float64Dtype() else np.int64
+        scores = process.cpdist(xs, ys, scorer=scorer, workers=1, dtype=kind)
         values = pd.array(scores, dtype=dtype)
         if empty_value is not None:
-            empties = np.array([x == "" or y == "" for x, y in zip(xs, ys, strict=True)], dtype=bool)
+            empties = np.array(
+                [x == "" or y == "" for x, y in zip(xs, ys, strict=True)], dtype=bool
+            )
             values[empties] = empty_value
         out[np.flatnonzero(known)] = values
     return out
@@ -463,43 +550,100 @@ def log2_batch(values: Any) -> Any:
     """DuckDB's log2 element-wise: libm's log2 through math.log2 (numpy's vectorised log2
     differs in the last bit for about 0.07% of inputs, so this loops in Python, at about
     10 million values a second); NULL for NULL, -inf for 0 and NaN below 0, as DuckDB."""
-    import math
-
     import pandas as pd
 
-    def one(x: Any) -> Any:
-        if x is None or pd.isna(x):
-            return None
+    def one(x: Any) -> float:
+        if x is None or x is pd.NA:
+            return math.nan
         if x > 0:
             return math.log2(x)
         return -math.inf if x == 0 else math.nan
 
-    return pd.array([one(x) for x in _objects(values)], dtype=pd.Float64Dtype())
+    items = _objects(values)
+    missing = np.array([x is None or x is pd.NA for x in items], dtype=bool)
+    # A masked array keeps NaN (log2 of a negative) apart from NULL, as DuckDB does.
+    return pd.arrays.FloatingArray(np.array([one(x) for x in items], dtype=np.float64), missing)
+
+
+def round_batch(values: Any, decimals: Any) -> Any:
+    """DuckDB's round(DOUBLE, n) element-wise: the exact binary value rounded half away from
+    zero to n places (negative n: tens, hundreds), NaN and infinities as they are."""
+    import decimal
+
+    import pandas as pd
+
+    context = decimal.Context(prec=1200, rounding=decimal.ROUND_HALF_UP)
+
+    def one(x: Any, n: Any) -> float:
+        if x is None or x is pd.NA or n is None or n is pd.NA:
+            return math.nan
+        x = float(x)
+        if math.isnan(x) or math.isinf(x):
+            return x
+        step = decimal.Decimal(1).scaleb(-int(n))
+        return float(decimal.Decimal(x).quantize(step, context=context))
+
+    xs, ns = _objects(values), _objects(decimals)
+    missing = np.array(
+        [_missing(x) or _missing(n) for x, n in zip(xs, ns, strict=True)], dtype=bool
+    )
+    out = np.array([one(x, n) for x, n in zip(xs, ns, strict=True)], dtype=np.float64)
+    return pd.arrays.FloatingArray(out, missing)
+
+
+def pow_batch(bases: Any, exponents: Any) -> Any:
+    """DuckDB's pow element-wise: libm's pow through math.pow (numpy's differs in the last
+    bit for 5% of inputs); where math.pow raises (0 ** -1, (-8) ** (1/3), overflow), numpy's
+    inf/NaN, which is what DuckDB returns there."""
+    import pandas as pd
+
+    def one(a: Any, b: Any) -> float:
+        if _missing(a) or _missing(b):
+            return math.nan
+        try:
+            return math.pow(float(a), float(b))
+        except (ValueError, OverflowError):
+            with np.errstate(all="ignore"):
+                return float(np.power(np.float64(a), np.float64(b)))
+
+    xs, ys = _objects(bases), _objects(exponents)
+    missing = np.array(
+        [_missing(a) or _missing(b) for a, b in zip(xs, ys, strict=True)], dtype=bool
+    )
+    out = np.array([one(a, b) for a, b in zip(xs, ys, strict=True)], dtype=np.float64)
+    return pd.arrays.FloatingArray(out, missing)
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA
 
 
 def register_functions(spark: Any) -> None:
-    """Register DuckDB's jaro_winkler_similarity, damerau_levenshtein and hamming in a
-    SparkSession, so that to_spark's output calls them by the same names."""
+    """Register DuckDB's jaro_winkler_similarity, damerau_levenshtein, hamming and log2 in a
+    SparkSession as duckdb_<name>, the names to_spark's output calls."""
     import pandas as pd
     from pyspark.sql.functions import pandas_udf
 
-    @pandas_udf("double")  # type: ignore[call-overload, misc]
-    def jaro_winkler_similarity(a: pd.Series, b: pd.Series) -> pd.Series:
-        return pd.Series(jaro_winkler_similarity_batch(a.to_numpy(object), b.to_numpy(object)))
+    def pair_udf(batch: Any, return_type: str) -> Any:
+        def run(a: Any, b: Any) -> Any:
+            return pd.Series(batch(a.to_numpy(object), b.to_numpy(object)))
 
-    @pandas_udf("bigint")  # type: ignore[call-overload, misc]
-    def damerau_levenshtein(a: pd.Series, b: pd.Series) -> pd.Series:
-        return pd.Series(damerau_levenshtein_batch(a.to_numpy(object), b.to_numpy(object)))
+        # Real classes, not this module's postponed (string) annotations: pyspark reads the
+        # hints to tell a Series-to-Series UDF.
+        run.__annotations__ = {"a": pd.Series, "b": pd.Series, "return": pd.Series}
+        return pandas_udf(run, returnType=return_type)  # type: ignore[call-overload]
 
-    @pandas_udf("bigint")  # type: ignore[call-overload, misc]
-    def hamming(a: pd.Series, b: pd.Series) -> pd.Series:
-        return pd.Series(hamming_batch(a.to_numpy(object), b.to_numpy(object)))
-
-    @pandas_udf("double")  # type: ignore[call-overload, misc]
-    def duckdb_log2(x: pd.Series) -> pd.Series:
+    def log2(x: Any) -> Any:  # one argument, so not pair_udf
         return pd.Series(log2_batch(x.to_numpy(object)))
 
-    spark.udf.register("duckdb_log2", duckdb_log2)
-    spark.udf.register("jaro_winkler_similarity", jaro_winkler_similarity)
-    spark.udf.register("damerau_levenshtein", damerau_levenshtein)
-    spark.udf.register("hamming", hamming)
+    log2.__annotations__ = {"x": pd.Series, "return": pd.Series}
+    spark.udf.register("duckdb_log2", pandas_udf(log2, returnType="double"))  # type: ignore[call-overload]
+    spark.udf.register("duckdb_round", pair_udf(round_batch, "double"))
+    spark.udf.register("duckdb_pow", pair_udf(pow_batch, "double"))
+    spark.udf.register(
+        "duckdb_jaro_winkler_similarity", pair_udf(jaro_winkler_similarity_batch, "double")
+    )
+    spark.udf.register("duckdb_damerau_levenshtein", pair_udf(damerau_levenshtein_batch, "bigint"))
+    spark.udf.register("duckdb_hamming", pair_udf(hamming_batch, "bigint"))
