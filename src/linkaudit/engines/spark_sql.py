@@ -429,8 +429,11 @@ def split_create(sql: str) -> tuple[str, str, bool] | None:
     TABLE name AS SELECT ...; None for any other statement. The engine materialises the
     SELECT (to_spark of it) itself, since Spark's session catalog has no CREATE OR REPLACE
     TABLE AS for plain tables and a temporary view would be recomputed on every read."""
+    text = sql.strip().rstrip(";")
+    if not text[:7].upper().startswith(("CREATE", "INSERT")):
+        return None  # and no parse: sqlglot warns on EXPLAIN, SET ...
     try:
-        tree = _parse(sql.strip().rstrip(";"))
+        tree = _parse(text)
     except SparkDialectError:
         return None
     if not (isinstance(tree, exp.Create) and tree.kind == "TABLE"):
@@ -447,8 +450,11 @@ def split_create(sql: str) -> tuple[str, str, bool] | None:
 def split_insert(sql: str) -> tuple[str, list[str] | None, str] | None:
     """(table, listed columns or None, its SELECT in DuckDB SQL) of INSERT INTO t [(cols)]
     SELECT/WITH ...; None for any other statement (INSERT ... VALUES included)."""
+    text = sql.strip().rstrip(";")
+    if not text[:7].upper().startswith(("CREATE", "INSERT")):
+        return None  # and no parse: sqlglot warns on EXPLAIN, SET ...
     try:
-        tree = _parse(sql.strip().rstrip(";"))
+        tree = _parse(text)
     except SparkDialectError:
         return None
     if not isinstance(tree, exp.Insert) or not isinstance(tree.expression, exp.Query):
