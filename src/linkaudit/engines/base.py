@@ -49,6 +49,11 @@ class Engine(Protocol):
         """Bind a statement without running it (names and types); raises the engine's error."""
         ...
 
+    def forbid_file_access(self) -> None:
+        """Turn off, for the rest of the session, every way SQL can read or write a file
+        (rule SQL runs after this)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -196,6 +196,19 @@ class Workspace:
                     'INSERT INTO quarantine SELECT * FROM _linkaudit_q ORDER BY "row", "column"'
                 )
 
+    def forbid_file_access(self) -> None:
+        """DuckDB's file access off (no read_csv, read_text, COPY, ATTACH, extensions) and the
+        setting locked: DuckDB cannot turn it back on for this connection; nothing after the
+        rules needs it (outputs are written by polars and xlsxwriter, not by DuckDB)."""
+        state = self.row(
+            "SELECT current_setting('enable_external_access'), "
+            "current_setting('lock_configuration')"
+        )
+        if state == (False, True):  # already locked down (a second run on this connection)
+            return
+        self.run("SET enable_external_access = false")
+        self.run("SET lock_configuration = true")
+
     def secret(self) -> str:
         """This workspace's own random secret (hex), made on first use and kept in the
         database: it keys the surrogate person keys, so they cannot be reversed into ID

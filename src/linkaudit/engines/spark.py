@@ -32,8 +32,9 @@ if TYPE_CHECKING:  # pyspark is an optional dependency
 BASE_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.session.timeZone": "UTC",
-    # DuckDB's semantics: NULL on division by zero, no overflow errors in sums of counts.
-    "spark.sql.ansi.enabled": "false",
+    # ANSI mode (Spark 4's default) raises on overflow as DuckDB does; spark_sql rewrites
+    # division so that x/0 gives DuckDB's inf/NaN instead of Spark's error.
+    "spark.sql.ansi.enabled": "true",
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -45,6 +46,10 @@ BASE_CONF = {
 
 class SparkUnavailable(LinkauditError):
     """pyspark or Java is missing."""
+
+
+class SparkQueryError(RuntimeError):
+    """Spark refused SQL that DuckDB ran: a bug of ours (exit 3)."""
 
 
 def _session(master: str, conf: dict[str, str]) -> SparkSession:
@@ -94,10 +99,18 @@ class SparkEngine:
 
     # -- SQL -------------------------------------------------------------------------------
     def _df(self, sql: str, params: list[Any] | None = None) -> DataFrame:
+        from pyspark.errors import PySparkException
+
         from linkaudit.engines.spark_sql import to_spark
 
         text = to_spark(sql)
-        return self.spark.sql(text, args=list(params)) if params else self.spark.sql(text)
+        try:
+            return self.spark.sql(text, args=list(params)) if params else self.spark.sql(text)
+        except PySparkException as exc:
+            # Spark quotes the whole statement (and its values) in its message: keep the
+            # error's first line; the statement is ours to debug (--debug shows it).
+            first = str(exc).strip().splitlines()[0][:300]
+            raise SparkQueryError(f"Spark refused a statement: {first}") from exc
 
     def run(self, sql: str, params: list[Any] | None = None) -> None:
         from linkaudit.engines.spark_sql import split_create
@@ -188,6 +201,11 @@ class SparkEngine:
             yield
         finally:
             self.unregister(name)
+
+    def forbid_file_access(self) -> None:
+        """Spark SQL reads files only through `format.`path`` table names (runSQLOnFiles):
+        off for the session. Our own tables are read by the DataFrame reader, unaffected."""
+        self.spark.conf.set("spark.sql.runSQLOnFiles", "false")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -436,11 +436,13 @@ def _score(data: Engine, plan: LinkPlan, model: Model, tf_tables: dict[int, str]
     """`links`: each department record's best candidate, scored and decided (see
     `sql.score_sql`), every registry with its own m."""
     cfg = plan.cfg
-    selects = []
+    parts = []
     for reg in plan.sources:
         levels = model.levels_for(reg.name)
         tf = {k: (t, levels[k][0].m, levels[k][0].u) for k, t in tf_tables.items()}
-        selects.append(
+        part = f"links_{reg.name}"
+        data.create(
+            part,
             sql.score_sql(
                 reg.name,
                 plan.cmp_table(reg),
@@ -454,9 +456,11 @@ def _score(data: Engine, plan: LinkPlan, model: Model, tf_tables: dict[int, str]
                 match_threshold=cfg.match_threshold,
                 review_threshold=cfg.review_threshold,
                 margin=cfg.ambiguity_margin,
-            )
+            ),
+            temp=True,
         )
-    body = sql.links_sql(selects) if selects else sql.empty_links_sql(plan.comparisons)
+        parts.append(part)
+    body = sql.links_sql(parts) if parts else sql.empty_links_sql(plan.comparisons)
     data.create("links", body)
 
 

@@ -282,9 +282,9 @@ def score_sql(
     """
 
 
-def links_sql(registry_selects: Sequence[str]) -> str:
-    """`links`: every registry's scored rows, in a stable order."""
-    union = "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in registry_selects)
+def links_sql(registry_tables: Sequence[str]) -> str:
+    """`links`: every registry's scored rows (one table each), in a stable order."""
+    union = "\nUNION ALL\n".join(f"SELECT * FROM {quote_ident(t)}" for t in registry_tables)
     return f"SELECT * FROM ({union}) ORDER BY registry, record_key"
 
 
