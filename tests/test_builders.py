@@ -41,7 +41,7 @@ from linkaudit.history_sql import (
     runs_with_prefix_sql,
     verification_status_sql,
 )
-from linkaudit.privacy import column_types_sql, id_counts_sql
+from linkaudit.privacy import id_counts_sql
 from linkaudit.report.exceptions_sql import (
     EMPTY_EVIDENCE_SQL,
     evidence_part_sql,
@@ -116,7 +116,6 @@ BUILT = {
     "registry_scores": registry_scores_sql("_eval"),
     "worst_errors": worst_errors_sql("_eval", 20),
     "flag_scores": flag_scores_sql("_truth_flags", "_scopes"),
-    "column_types": column_types_sql(),
     "id_counts": id_counts_sql("reg_poverty", [("_key", True), ("phone", False)]),
     "unknown_values": unknown_values_sql("reg_vehicles", "vehicle_status"),
     **{f"schema_{i}": sql for i, sql in enumerate(history_schema_sql())},

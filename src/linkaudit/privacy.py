@@ -170,11 +170,6 @@ def undo_neutralised(expr: pl.Expr) -> pl.Expr:
 # -- telling the user which keys and fields hold ID numbers ----------------------------------
 
 
-def column_types_sql() -> str:
-    """(column, type) of the table named by parameter 1."""
-    return "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?"
-
-
 def id_counts_sql(table: str, columns: list[tuple[str, bool]]) -> str:
     """One count per column of `table`: its values that hold an ID number. A text column
     (`True`) is matched against the ID pattern; a number column holds one when it has 15
@@ -209,7 +204,7 @@ def id_column_warnings(ws: Engine, manifest: Manifest, rules: Iterable[Rule]) ->
         table = table_name("reg", reg.name)
         if not ws.has_table(table):
             continue
-        types = dict(ws.rows(column_types_sql(), [table]))
+        types = ws.column_types(table)
         # Text holds IDs; so may a whole-number column (an ID read as a number). Dates,
         # amounts and flags cannot, and are not scanned.
         have = {c for c, t in types.items() if t == "VARCHAR" or t in _WHOLE_NUMBER_TYPES}

@@ -197,4 +197,3 @@ def distinct_persons_sql(rules: int) -> str:
         raise ValueError("distinct_persons_sql needs at least one rule")
     marks = ", ".join("?" for _ in range(rules))
     return f"SELECT count(DISTINCT person_key) FROM findings WHERE rule_id IN ({marks})"
-

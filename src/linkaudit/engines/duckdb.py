@@ -163,6 +163,16 @@ class Workspace:
     def unregister(self, name: str) -> None:
         self.con.unregister(name)
 
+    def column_types(self, name: str) -> dict[str, str]:
+        """Column -> DuckDB type name."""
+        return dict(
+            self.rows(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? ORDER BY ordinal_position",
+                [name],
+            )
+        )
+
     @contextlib.contextmanager
     def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
         """The frame visible to queries as `name` inside the block."""

@@ -92,6 +92,7 @@ class SparkEngine:
         self.tables.mkdir(parents=True, exist_ok=True)
         self.spark = _session(master, conf or {})
         self._temp_names: set[str] = set()
+        self._types: dict[str, str] | None = None
         self._clear_stale_temp()
         for folder in sorted(self.tables.iterdir()):
             if folder.is_dir() and not folder.name.startswith("."):
@@ -103,7 +104,7 @@ class SparkEngine:
 
         from linkaudit.engines.spark_sql import to_spark
 
-        text = to_spark(sql)
+        text = to_spark(sql, self._known_types())
         try:
             return self.spark.sql(text, args=list(params)) if params else self.spark.sql(text)
         except PySparkException as exc:
@@ -142,6 +143,24 @@ class SparkEngine:
         return pl.from_arrow(self._df(sql, params).toArrow())  # type: ignore[return-value]
 
     # -- tables ----------------------------------------------------------------------------
+    def column_types(self, name: str) -> dict[str, str]:
+        """Column -> type, in DuckDB's names (BIGINT, VARCHAR, DECIMAL(18,2), ...)."""
+        return {
+            f.name: _duckdb_type(f.dataType.simpleString())
+            for f in self.spark.table(name).schema.fields
+        }
+
+    def _known_types(self) -> dict[str, str]:
+        """Column types over every table, for the type-dependent rewrites of `to_spark`
+        (integer casts and round() of doubles): a name with two types is left out."""
+        if self._types is None:
+            seen: dict[str, set[str]] = {}
+            for table in self.spark.catalog.listTables():
+                for column, kind in self.column_types(table.name).items():
+                    seen.setdefault(column, set()).add(kind)
+            self._types = {c: next(iter(k)) for c, k in seen.items() if len(k) == 1}
+        return self._types
+
     def _view(self, name: str, folder: Path) -> None:
         self.spark.read.parquet(str(folder)).createOrReplaceTempView(name)
 
@@ -154,6 +173,7 @@ class SparkEngine:
             target.rename(old)
         written.rename(target)
         self._view(name, target)
+        self._types = None
         if temp:
             self._temp_names.add(name)
         shutil.rmtree(old, ignore_errors=True)
@@ -237,6 +257,28 @@ class SparkEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SPARK_TO_DUCKDB = {
+    "string": "VARCHAR",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "smallint": "SMALLINT",
+    "tinyint": "TINYINT",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+    "binary": "BLOB",
+}
+
+
+def _duckdb_type(spark_type: str) -> str:
+    if spark_type.startswith("decimal"):
+        return spark_type.upper().replace(" ", "")
+    return _SPARK_TO_DUCKDB.get(spark_type, spark_type.upper())
 
 
 def _alive(pid: int) -> bool:

@@ -194,6 +194,36 @@ def _double(node: exp.Expression) -> exp.Expression:
     return exp.cast(node.copy(), "DOUBLE")
 
 
+def _distinct_sorted_agg(node: exp.GroupConcat, sql: str) -> exp.Expression | None:
+    """string_agg(DISTINCT x, sep ORDER BY x) as array_join(array_sort(collect_set(x)), sep),
+    NULL when no value: Spark 4.x's LISTAGG(DISTINCT ...) WITHIN GROUP fails at run time
+    (ClassCastException AttributeReference -> SortOrder) once several sit in one query. The
+    same values, sorted by UTF-8 bytes (as DuckDB), joined by the same separator."""
+    order = node.this
+    if not isinstance(order, exp.Order) or not isinstance(order.this, exp.Distinct):
+        return None
+    values = order.this.expressions
+    keys = order.expressions
+    if len(values) != 1 or len(keys) != 1 or keys[0].args.get("desc"):
+        return None
+    value = values[0]
+    if keys[0].this != value:
+        raise SparkDialectError("string_agg(DISTINCT x ORDER BY another expression)", sql)
+    separator = node.args.get("separator") or exp.Literal.string(",")
+    joined = exp.Anonymous(
+        this="array_join",
+        expressions=[
+            exp.Anonymous(
+                this="array_sort",
+                expressions=[exp.Anonymous(this="collect_set", expressions=[value.copy()])],
+            ),
+            separator.copy(),
+        ],
+    )
+    none = exp.EQ(this=exp.Count(this=value.copy()), expression=exp.Literal.number(0))
+    return exp.Case(ifs=[exp.If(this=none, true=exp.Null())], default=joined)
+
+
 def _rewrite(node: exp.Expression, sql: str, column_types: Mapping[str, str]) -> exp.Expression:
     """One node's rewrite (called bottom-up by transform); see REWRITES for the why of each."""
     if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
@@ -202,6 +232,10 @@ def _rewrite(node: exp.Expression, sql: str, column_types: Mapping[str, str]) ->
             raise SparkDialectError("generate_series / range with a step in FROM", sql)
         call = exp.Anonymous(this="range", expressions=[series.args["start"], series.args["end"]])
         return exp.Table(this=call, alias=node.args.get("alias"))
+    if isinstance(node, exp.GroupConcat):
+        distinct_sorted = _distinct_sorted_agg(node, sql)
+        if distinct_sorted is not None:
+            return distinct_sorted
     if isinstance(node, exp.Div):
         left, right = node.this, node.expression
         zero = exp.EQ(this=_double(right), expression=exp.Literal.number(0))
