@@ -289,3 +289,24 @@ def test_blocking_keys_are_checked_against_their_function(tmp_path: Path) -> Non
         "name, year(col), substr(col, a, b) or left(col, n)",
         "linkage.blocking.3: substr(nofield, 1, 2) is not a field of the beneficiaries registry",
     ]
+
+
+def test_the_engine_section_is_typed_and_defaults_to_duckdb(tmp_path: Path) -> None:
+    manifest = load_manifest(write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}))
+    assert manifest.engine.name == "duckdb"
+    path = write_manifest(
+        tmp_path,
+        {"poverty": dict(POVERTY_REG)},
+        engine={"name": "spark", "master": "local[4]", "store": "spark-tables"},
+    )
+    manifest = load_manifest(path)
+    assert (manifest.engine.name, manifest.engine.master) == ("spark", "local[4]")
+    assert manifest.engine.store == tmp_path / "spark-tables"
+    for engine, expected in (
+        ({"name": "flink"}, "engine.name:"),
+        ({"name": "spark", "store": "hdfs://nn/audit"}, "engine.store:"),
+        ({"name": "spark", "workers": 4}, "engine.workers: unknown key"),
+    ):
+        with pytest.raises(ManifestError) as info:
+            load_manifest(write_manifest(tmp_path, {"poverty": dict(POVERTY_REG)}, engine=engine))
+        assert any(p.startswith(expected) for p in info.value.problems), info.value.problems

@@ -206,7 +206,8 @@ class EngineConfig(_Strict):
     #: Extra Spark settings (spark.executor.memory, spark.sql.shuffle.partitions, ...).
     conf: dict[str, str] = Field(default_factory=dict)
     #: Where Spark keeps its tables (Parquet); default: `<database>.spark/` beside the
-    #: workspace database. On a cluster: a path every executor can reach (hdfs://, s3a://).
+    #: workspace database. On a cluster: a POSIX path every executor sees (an NFS mount);
+    #: hdfs:// and s3a:// are not supported yet (tables are swapped in by a local rename).
     store: Path | None = None
 
 
@@ -297,7 +298,12 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
 
     root = path.parent
     manifest.database = (root / manifest.database).resolve()
-    if manifest.engine.store is not None and "://" not in str(manifest.engine.store):
+    if manifest.engine.store is not None:
+        if "://" in str(manifest.engine.store) or ":/" in str(manifest.engine.store):
+            problems.append(
+                f"engine.store: {manifest.engine.store} is a URL; give a path every executor "
+                "sees (hdfs:// and s3a:// are not supported yet)"
+            )
         manifest.engine.store = (root / manifest.engine.store).resolve()
     # Not resolved through a symlink: `out` is a link to the published set (report.publish).
     output = root / manifest.output

@@ -13,7 +13,9 @@ from pathlib import Path
 import polars as pl
 
 from linkaudit.config import Manifest
+from linkaudit.engines.base import Engine
 from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.factory import close_data_engine, data_engine
 from linkaudit.errors import InputFileError, WorkspaceError
 from linkaudit.privacy import mask_frame
 from linkaudit.store import quote_ident
@@ -177,25 +179,27 @@ def evaluate_links(
     manifest: Manifest, truth_dir: Path, ws: Workspace | None = None, worst: int = 20
 ) -> EvalReport:
     own = ws is None
-    ws = ws or Workspace(manifest.database, read_only=True)
+    workspace = ws or Workspace(manifest.database, read_only=True)
+    data: Engine = data_engine(manifest, workspace) if own else workspace
     try:
-        if not ws.has_table("links"):
+        if not data.has_table("links"):
             raise WorkspaceError(
                 f"{manifest.database}: no links yet", hint="run `linkaudit link MANIFEST` first"
             )
         truth = read_truth_links(Path(truth_dir))
-        with ws.registered("_truth", truth):
-            report = _evaluate(ws, manifest, worst)
+        with data.registered("_truth", truth):
+            report = _evaluate(data, manifest, worst)
         flags_path = Path(truth_dir) / "flags.csv"
-        if flags_path.exists() and ws.has_table("findings"):
-            report.flags = _evaluate_flags(ws, manifest, flags_path)
+        if flags_path.exists() and data.has_table("findings"):
+            report.flags = _evaluate_flags(data, manifest, flags_path)
         return report
     finally:
         if own:
-            ws.close()
+            close_data_engine(data, workspace)
+            workspace.close()
 
 
-def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
+def _evaluate(ws: Engine, manifest: Manifest, worst: int) -> EvalReport:
     sources = [r.name for r in manifest.sources]
     # Compare at the level of persons: a beneficiary registered twice is one person.
     ws.create("_eval", eval_pairs_sql("_truth"), temp=True)
@@ -217,7 +221,7 @@ def _evaluate(ws: Workspace, manifest: Manifest, worst: int) -> EvalReport:
     return report
 
 
-def _evaluate_flags(ws: Workspace, manifest: Manifest, path: Path) -> list[Score]:
+def _evaluate_flags(ws: Engine, manifest: Manifest, path: Path) -> list[Score]:
     from linkaudit.audit.run import load_manifest_rules
 
     scopes = {r.id: r.scope for r in load_manifest_rules(manifest)}

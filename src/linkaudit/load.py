@@ -16,6 +16,7 @@ import polars as pl
 from linkaudit import state_sql
 from linkaudit.config import Manifest, RegistryConfig
 from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.factory import close_data_engine, data_engine
 from linkaudit.faults import fault_point
 from linkaudit.ingest.canonical import KEY, Canonical, canonicalize
 from linkaudit.ingest.readers import ROW, ReadResult, file_checksum, read_registry
@@ -317,6 +318,8 @@ def load_workspace(
     report = LoadReport(database=str(manifest.database))
     own = ws is None
     ws = ws or Workspace(manifest.database)
+    if own and data is None:
+        data = data_engine(manifest, ws)
     try:
         regs = list(manifest.registries.values())
         for i, reg in enumerate(regs):
@@ -329,5 +332,7 @@ def load_workspace(
             progress("", "done", len(regs), len(regs))
     finally:
         if own:
+            if data is not None:
+                close_data_engine(data, ws)
             ws.close()
     return report

@@ -31,6 +31,7 @@ from linkaudit.audit.explain_sql import (
 )
 from linkaudit.audit.rules import Rule
 from linkaudit.config import Manifest
+from linkaudit.engines.base import Engine
 from linkaudit.engines.duckdb import Workspace
 from linkaudit.errors import LinkauditError, WorkspaceError
 from linkaudit.normalize import mask_id
@@ -39,9 +40,18 @@ from linkaudit.privacy import mask_value
 from linkaudit.store import table_name
 
 
-def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -> dict[str, Any]:
+def explain(
+    ws: Workspace,
+    manifest: Manifest,
+    key: str,
+    unmask: bool = False,
+    data: Engine | None = None,
+) -> dict[str, Any]:
     """Who `key` names (see the module's docstring for the keys understood), every finding of
-    theirs with its evidence record, the link's weights and the condition's values."""
+    theirs with its evidence record, the link's weights and the condition's values. `ws`
+    holds the history (case ids); `data` the registries, links and findings (the workspace
+    itself on DuckDB)."""
+    history, ws = ws, data or ws  # type: ignore[assignment]
     ben = manifest.beneficiaries
     bt = table_name("reg", ben.name)
     if not ws.has_table("findings"):
@@ -50,7 +60,7 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
             hint="run `linkaudit audit MANIFEST` first",
         )
     has_household = "household" in ws.columns(bt)
-    people = _find_people(ws, manifest, bt, has_household, key)
+    people = _find_people(ws, manifest, bt, has_household, key, history)
     if not people:
         named = ws.rows(people_sql(bt, has_household, "name_raw = ?"), [key.strip()])
         if len(named) > 1:
@@ -85,13 +95,18 @@ def explain(ws: Workspace, manifest: Manifest, key: str, unmask: bool = False) -
 
 
 def _find_people(
-    ws: Workspace, manifest: Manifest, bt: str, has_household: bool, key: str
+    ws: Workspace,
+    manifest: Manifest,
+    bt: str,
+    has_household: bool,
+    key: str,
+    history: Workspace,
 ) -> list[tuple[Any, ...]]:
     """The registrants (with their households) a key names: a person or household key, a
     case id, a masked key naming one unit, or an ID number in any form the reader accepts."""
     people = _people(ws, bt, has_household, key)
     if not people:
-        unit = _case_unit(ws, key)
+        unit = _case_unit(history, key)
         if unit is not None:
             people = _people(ws, bt, has_household, unit)
     if not people and "*" in key:

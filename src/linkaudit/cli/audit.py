@@ -268,13 +268,18 @@ def explain(
     from linkaudit.audit.explain import explain as explain_key
     from linkaudit.config import load_manifest
     from linkaudit.engines.duckdb import Workspace
+    from linkaudit.engines.factory import close_data_engine, data_engine
 
     if len(args) > 2:
         raise typer.BadParameter("give at most a manifest and a key", param_hint="ARGS")
     manifest, key = (None, args[0]) if len(args) == 1 else (Path(args[0]), args[1])
     config = load_manifest(manifest)
     with Workspace(config.database, read_only=True) as ws:
-        data = explain_key(ws, config, key, unmask=unmask)
+        engine = data_engine(config, ws)
+        try:
+            data = explain_key(ws, config, key, unmask=unmask, data=engine)
+        finally:
+            close_data_engine(engine, ws)
     if json_out:
         print_json(data)
         return

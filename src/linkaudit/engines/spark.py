@@ -1,8 +1,7 @@
 """The Spark engine: the same SQL as DuckDB's, transpiled, run by Spark SQL over Parquet.
 
 For a province or the nation. Tables live as Parquet folders under the engine's store
-(`<database>.spark/` by default, or a path every executor reaches: hdfs://, s3a://), one
-folder per table, registered as temporary views of the session. A table is written to a new
+(`<database>.spark/` by default, or a POSIX path every executor sees), one folder per table, registered as temporary views of the session. A table is written to a new
 folder and then swapped in, so a kill leaves the previous table or the new one, never half.
 What must be transactional (load log, quarantine, run history, cases) stays in the DuckDB
 workspace: it is small, and Spark has no transactions.

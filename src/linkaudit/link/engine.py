@@ -28,6 +28,7 @@ import polars as pl
 from linkaudit import state_sql
 from linkaudit.config import LinkageConfig, Manifest, RegistryConfig
 from linkaudit.engines.duckdb import Workspace
+from linkaudit.engines.factory import close_data_engine, data_engine
 from linkaudit.errors import WorkspaceError
 from linkaudit.faults import fault_point
 from linkaudit.link import sql
@@ -186,7 +187,7 @@ def link_workspace(
     `data` runs the linkage (the same DuckDB workspace, or a Spark engine)."""
     own = ws is None
     ws = ws or Workspace(manifest.database)
-    data = data or ws
+    data = data or (data_engine(manifest, ws) if own else ws)
     try:
         inputs = link_inputs_hash(ws, manifest)
         if not force and ws.has_table("link_state") and data.has_table("links"):
@@ -207,6 +208,7 @@ def link_workspace(
         return report
     finally:
         if own:
+            close_data_engine(data, ws)
             ws.close()
 
 
