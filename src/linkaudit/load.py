@@ -124,6 +124,18 @@ def load_registry(
         ws.run(state_sql.rename_table_sql(staging, table_name("raw", reg.name)))
         ws.put(table_name("reg", reg.name), frame)
         quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
+    return _loaded(reg, result, frame, quarantined, id_status, started)
+
+
+def _loaded(
+    reg: RegistryConfig,
+    result: ReadResult,
+    frame: pl.DataFrame,
+    quarantined: int,
+    id_status: dict[str, int],
+    started: float,
+) -> RegistryLoad:
+    """The report of a registry just loaded."""
     return RegistryLoad(
         registry=reg.name,
         department=reg.department,
@@ -196,20 +208,7 @@ def _load_elsewhere(
     data.put(table_name("reg", reg.name), frame)
     with ws.transaction():
         quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
-    return RegistryLoad(
-        registry=reg.name,
-        department=reg.department,
-        file=str(reg.path),
-        format=reg.resolved_format,
-        encoding=result.encoding,
-        checksum=result.checksum,
-        rows_read=result.frame.height,
-        rows_loaded=frame.height,
-        rows_quarantined=quarantined,
-        id_status=id_status,
-        seconds=time.perf_counter() - started,
-        notes=load_notes(reg),
-    )
+    return _loaded(reg, result, frame, quarantined, id_status, started)
 
 
 def load_notes(reg: RegistryConfig) -> list[str]:

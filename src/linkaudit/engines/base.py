@@ -8,6 +8,9 @@ polars frame (`put`), and read back as rows, one value or a polars frame.
 
 from __future__ import annotations
 
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -61,4 +64,23 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "FrameRegistry"]
+
+
+class FrameRegistry(ABC):
+    """`registered` for any engine with register/unregister (mixed into both engines)."""
+
+    @abstractmethod
+    def register(self, name: str, frame: pl.DataFrame) -> None: ...
+
+    @abstractmethod
+    def unregister(self, name: str) -> None: ...
+
+    @contextlib.contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
+        """The frame visible to queries as `name` inside the block."""
+        self.register(name, frame)
+        try:
+            yield
+        finally:
+            self.unregister(name)

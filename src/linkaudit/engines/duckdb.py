@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from linkaudit.engines.base import FrameRegistry
 from linkaudit.errors import (
     LinkauditError,
     WorkspaceError,
@@ -47,7 +48,7 @@ def _open_error(path: Path, exc: duckdb.Error) -> LinkauditError:
     )
 
 
-class Workspace:
+class Workspace(FrameRegistry):
     """An open DuckDB workspace database (the DuckDB engine)."""
 
     name = "duckdb"
@@ -172,15 +173,6 @@ class Workspace:
                 [name],
             )
         )
-
-    @contextlib.contextmanager
-    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
-        """The frame visible to queries as `name` inside the block."""
-        self.register(name, frame)
-        try:
-            yield
-        finally:
-            self.unregister(name)
 
     def put(self, name: str, frame: pl.DataFrame) -> None:
         """Replace table `name` with the frame's contents (Arrow hand-over, no row loop)."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from linkaudit.engines.base import FrameRegistry
 from linkaudit.errors import LinkauditError
 
 if TYPE_CHECKING:  # pyspark is an optional dependency
@@ -77,7 +78,7 @@ def _session(master: str, conf: dict[str, str]) -> SparkSession:
     return spark
 
 
-class SparkEngine:
+class SparkEngine(FrameRegistry):
     """A Spark session and its table store (see the module docstring)."""
 
     name = "spark"
@@ -93,6 +94,11 @@ class SparkEngine:
         self._temp_names: set[str] = set()
         self._types: dict[str, str] | None = None
         self._clear_stale_temp()
+        # The session outlives an engine (a JVM takes seconds to start): another store's
+        # views must not answer for this one's tables.
+        for table in self.spark.catalog.listTables():
+            if table.isTemporary:
+                self.spark.catalog.dropTempView(table.name)
         for folder in sorted(self.tables.iterdir()):
             if folder.is_dir() and not folder.name.startswith("."):
                 self._view(folder.name, folder)
@@ -212,14 +218,6 @@ class SparkEngine:
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
-
-    @contextlib.contextmanager
-    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
-        self.register(name, frame)
-        try:
-            yield
-        finally:
-            self.unregister(name)
 
     def forbid_file_access(self) -> None:
         """Spark SQL reads files only through `format.`path`` table names (runSQLOnFiles):
