@@ -100,7 +100,12 @@ class SparkEngine(FrameRegistry):
             if table.isTemporary:
                 self.spark.catalog.dropTempView(table.name)
         for folder in sorted(self.tables.iterdir()):
-            if folder.is_dir() and not folder.name.startswith("."):
+            if folder.name.startswith("."):
+                # Half a swap of a run that was killed: a table written but not swapped in,
+                # or the old one set aside. The table itself is rebuilt by the next run (its
+                # state in the workspace no longer vouches for it).
+                shutil.rmtree(folder, ignore_errors=True)
+            elif folder.is_dir():
                 self._view(folder.name, folder)
 
     # -- SQL -------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import unicodedata
 
 import opencc
 import polars as pl
-from pypinyin import lazy_pinyin
 
 __all__ = [
     "COMPOUND_SURNAMES",
@@ -123,6 +122,14 @@ SURNAME_ALTERNATE_READINGS: dict[str, str] = {
 #: Traditional characters OpenCC's t2s would merge into another character inside a name,
 #: changing its reading (乾 qian -> 干 gan): kept as written.
 T2S_KEPT: frozenset[str] = frozenset("乾")
+
+
+def lazy_pinyin(text: str) -> list[str]:
+    """pypinyin's readings, imported on first use: its phrase dictionary takes a few hundred
+    milliseconds to load, which a rerun that reuses its links never needs."""
+    from pypinyin import lazy_pinyin as readings
+
+    return list(readings(text))
 
 
 def surname_alternates() -> dict[str, tuple[str, str]]:
