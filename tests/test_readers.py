@@ -122,3 +122,11 @@ def test_xlsx_reader_keeps_which_cells_were_numbers(tmp_path: Path) -> None:
         ).numeric_cells
         == {}
     )
+
+
+def test_every_format_has_exactly_one_reader() -> None:
+    from linkaudit.config import FORMATS, SUFFIX_FORMATS
+    from linkaudit.ingest.readers import READERS
+
+    assert set(READERS) == set(FORMATS)
+    assert set(SUFFIX_FORMATS.values()) <= set(READERS)
