@@ -404,8 +404,9 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                     f"{'killed after ' + format(r['wall'], '.0f') + ' s' if r['killed'] else 'failed'}"
                     f"; stderr: {' | '.join(tail)}"
                 )
-            for w in r.get("link_warnings", []):
-                print(f"- scale {fmt_scale(e['scale'])} {e['engine']}: link warning: {w}")
+        warnings = dict.fromkeys(w for r in e["runs"] for w in r.get("link_warnings", []))
+        for w in warnings:
+            print(f"- scale {fmt_scale(e['scale'])} {e['engine']}: link warning: {w}")
         if len(e["runs"]) > 1:
             print(
                 f"- scale {fmt_scale(e['scale'])} {e['engine']}: walls "
