@@ -1,0 +1,452 @@
+"""Benchmark the whole audit on each engine (DuckDB, Spark local) side by side.
+
+    python benchmarks/engines.py [--scales 0.2 1 5] [--runs N] [--engines duckdb spark]
+                                 [--work DIR] [--timeout 900] [--spark-master local[2]]
+                                 [--spark-conf KEY=VALUE ...] [--json]
+
+For each scale: generates the Mashan sample once (`linkaudit sample mashan`, cached in
+DIR/scale-S), then, per engine and run, deletes the workspace (linkaudit.duckdb, linkaudit.spark/,
+out/) and runs `linkaudit audit --force -q --json` in a child process. It measures the child's
+wall time, the summary's timings (load/link/rules/outputs), the peak RSS of the child's whole
+process tree (Spark's JVM is a child of the CLI: the RSS of every process in the tree, summed,
+sampled every 0.2 s), the load average before and after, the candidate pairs per blocking pass
+(the link report kept in the workspace's `link_state`), and for Spark the Parquet sizes of its
+tables (linkaudit.spark/tables/; the cmp_* tables are temp and gone at close). It checks that
+the engines agree on `ineligible_distinct` and every rule's persons/households/evidence counts.
+
+Prints tables (wall times are medians over the runs; peak RSS the largest); --json prints the
+results as JSON instead. A run that exceeds --timeout is killed (its process tree) and reported.
+benchmarks/ has no "DuckDB floor" (read every input + exact-ID join) yet, so none is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+import yaml
+
+SAMPLE_EVERY = 0.2  # seconds between RSS samples of the child's process tree
+TIMINGS = ("load", "link", "rules", "outputs")
+#: Spark tables whose size on disk is reported (prefix match); the rest are summed as "other".
+SIZED = ("links", "entities", "findings", "reg_", "raw_")
+
+
+def fmt_scale(scale: float) -> str:
+    return f"{scale:g}"
+
+
+def linkaudit_exe() -> str:
+    exe = Path(sys.executable).with_name("linkaudit")
+    return str(exe) if exe.exists() else "linkaudit"
+
+
+def sample(work: Path, scale: float) -> tuple[Path, float | None]:
+    """The scale's sample folder, generated unless already there (seconds, or None if cached)."""
+    root = work / f"scale-{fmt_scale(scale)}"
+    if (root / "linkaudit.yaml").exists() and (root / "truth" / "summary.json").exists():
+        return root, None
+    shutil.rmtree(root, ignore_errors=True)
+    started = time.perf_counter()
+    cmd = [linkaudit_exe(), "sample", "mashan", "--out", str(root), "--scale", fmt_scale(scale)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return root, time.perf_counter() - started
+
+
+def manifest_for(root: Path, engine: str, master: str, conf: dict[str, str]) -> Path:
+    """The sample's manifest, or for Spark a copy beside it with the engine section."""
+    path = root / "linkaudit.yaml"
+    if engine == "duckdb":
+        return path
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["engine"] = {"name": "spark", "master": master, "conf": conf}
+    spark_path = root / "linkaudit.spark.yaml"
+    spark_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    return spark_path
+
+
+def fresh_workspace(root: Path) -> None:
+    for name in ("linkaudit.duckdb", "linkaudit.duckdb.wal"):
+        (root / name).unlink(missing_ok=True)
+    for name in ("linkaudit.spark", ".out.sets"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    out = root / "out"
+    if out.is_symlink() or out.is_file():
+        out.unlink()
+    elif out.is_dir():
+        shutil.rmtree(out)
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def kill_tree(proc: psutil.Process) -> None:
+    try:
+        procs = [*proc.children(recursive=True), proc]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_once(root: Path, manifest: Path, timeout: float) -> dict[str, Any]:
+    fresh_workspace(root)
+    load_before = os.getloadavg()
+    cmd = [linkaudit_exe(), "audit", str(manifest), "--force", "-q", "--json"]
+    out_path, err_path = root / ".bench-stdout.json", root / ".bench-stderr.txt"
+    started = time.perf_counter()
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        popen = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=root)
+        proc = psutil.Process(popen.pid)
+        peak, killed = 0, False
+        while popen.poll() is None:
+            peak = max(peak, tree_rss(proc))
+            if time.perf_counter() - started > timeout:
+                kill_tree(proc)
+                popen.wait()
+                killed = True
+                break
+            time.sleep(SAMPLE_EVERY)
+    wall = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "wall": wall,
+        "peak_mib": peak / 2**20,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "exit_code": popen.returncode,
+        "killed": killed,
+    }
+    if killed or popen.returncode != 0:
+        result["stderr_tail"] = err_path.read_text(errors="replace")[-2000:]
+        return result
+    summary = json.loads(out_path.read_text(encoding="utf-8"))
+    result["timings"] = summary["timings_seconds"]
+    result["ineligible_distinct"] = summary["ineligible_distinct"]
+    result["ineligible_cross"] = summary["ineligible_distinct_cross_department"]
+    result["rules"] = {
+        k: [v["persons"], v["households"], v["evidence_records"]]
+        for k, v in summary["rules"].items()
+    }
+    result["link_warnings"] = summary["link_warnings"]
+    con = duckdb.connect(str(root / "linkaudit.duckdb"), read_only=True)
+    try:
+        report = json.loads(con.execute("SELECT report FROM link_state").fetchall()[0][0])
+    finally:
+        con.close()
+    result["passes"] = report["passes"]
+    result["link_registries"] = report["registries"]
+    result["duckdb_file_mib"] = (root / "linkaudit.duckdb").stat().st_size / 2**20
+    tables = root / "linkaudit.spark" / "tables"
+    if tables.is_dir():
+        result["spark_tables_mib"] = {
+            t.name: dir_bytes(t) / 2**20 for t in sorted(tables.iterdir()) if t.is_dir()
+        }
+    return result
+
+
+def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+    conf = dict(kv.split("=", 1) for kv in args.spark_conf)
+    results = []
+    for scale in args.scales:
+        root, gen = sample(args.work, scale)
+        truth = json.loads((root / "truth" / "summary.json").read_text(encoding="utf-8"))
+        for engine in args.engines:
+            manifest = manifest_for(root, engine, args.spark_master, conf)
+            runs = []
+            for i in range(args.runs):
+                print(f"[scale {fmt_scale(scale)}] {engine} run {i + 1} ...", file=sys.stderr)
+                r = run_once(root, manifest, args.timeout)
+                runs.append(r)
+                print(
+                    f"[scale {fmt_scale(scale)}] {engine} run {i + 1}: {r['wall']:.1f} s, "
+                    f"exit {r['exit_code']}{' (killed at timeout)' if r['killed'] else ''}",
+                    file=sys.stderr,
+                )
+                if r["killed"] or r["exit_code"] != 0:
+                    break  # a failed or killed run is not repeated
+            results.append(
+                {
+                    "scale": scale,
+                    "engine": engine,
+                    "generated_seconds": gen,
+                    "truth_ineligible": truth.get("ineligible_distinct"),
+                    "runs": runs,
+                }
+            )
+    return results
+
+
+def ok_runs(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in entry["runs"] if not r["killed"] and r["exit_code"] == 0]
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def agree(results: list[dict[str, Any]], entry: dict[str, Any]) -> str:
+    """Whether this engine's counts equal DuckDB's at the same scale."""
+    runs = ok_runs(entry)
+    if not runs:
+        return "-"
+    base = next(
+        (e for e in results if e["scale"] == entry["scale"] and e["engine"] == "duckdb"), None
+    )
+    if base is None or not ok_runs(base):
+        return "no duckdb"
+    if entry is base:
+        return "(ref)"
+    a, b = runs[0], ok_runs(base)[0]
+    keys = ("ineligible_distinct", "ineligible_cross", "rules")
+    return "same" if all(a[k] == b[k] for k in keys) else "DIFFERENT"
+
+
+def table(header: list[str], body: list[list[str]], left: tuple[int, ...] = (0, 1)) -> None:
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for b in body:
+        print(line(b))
+
+
+def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"machine: {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; runs per engine: {args.runs}; "
+        f"spark master {args.spark_master}, conf {args.spark_conf or 'none (BASE_CONF)'}"
+    )
+    print()
+    header = [
+        "scale",
+        "engine",
+        "wall s",
+        *[f"{t} s" for t in TIMINGS],
+        "peak RSS MiB",
+        "x duckdb wall",
+        "x duckdb RSS",
+        "load avg before/after",
+        "counts vs duckdb",
+    ]
+    body = []
+    for e in results:
+        runs = ok_runs(e)
+        s = fmt_scale(e["scale"])
+        if not runs:
+            r = e["runs"][-1]
+            why = "killed at timeout" if r["killed"] else f"exit {r['exit_code']}"
+            body.append(
+                [
+                    s,
+                    e["engine"],
+                    f">{r['wall']:.0f}" if r["killed"] else f"{r['wall']:.0f}",
+                    *["-"] * len(TIMINGS),
+                    f"{r['peak_mib']:,.0f}",
+                    "-",
+                    "-",
+                    f"{r['load_before'][0]:.2f}/{r['load_after'][0]:.2f}",
+                    why,
+                ]
+            )
+            continue
+        wall = med([r["wall"] for r in runs])
+        peak = max(r["peak_mib"] for r in runs)
+        base = next(
+            (
+                b
+                for b in results
+                if b["scale"] == e["scale"] and b["engine"] == "duckdb" and ok_runs(b)
+            ),
+            None,
+        )
+        ratio_w = ratio_m = "-"
+        if base is not None and base is not e:
+            ratio_w = f"{wall / med([r['wall'] for r in ok_runs(base)]):.1f}"
+            ratio_m = f"{peak / max(r['peak_mib'] for r in ok_runs(base)):.1f}"
+        body.append(
+            [
+                s,
+                e["engine"],
+                f"{wall:.1f}",
+                *[f"{med([r['timings'][t] for r in runs]):.1f}" for t in TIMINGS],
+                f"{peak:,.0f}",
+                ratio_w,
+                ratio_m,
+                f"{runs[0]['load_before'][0]:.2f}/{runs[-1]['load_after'][0]:.2f}",
+                agree(results, e),
+            ]
+        )
+    table(header, body)
+
+    print()
+    print(
+        "candidate pairs per blocking pass (summed over the department registries; "
+        "per record = pairs / department records)"
+    )
+    header = ["scale", "engine", "dept records", "pass", "pairs", "per record", "skipped"]
+    body = []
+    for e in results:
+        runs = ok_runs(e)
+        if not runs:
+            continue
+        r = runs[0]
+        records = sum(g["records"] for g in r["link_registries"])
+        by_pass: dict[str, list[int]] = {}
+        for p in r["passes"]:
+            acc = by_pass.setdefault(p["name"], [0, 0])
+            acc[0] += p["pairs"]
+            acc[1] += int(p["skipped"])
+        for name, (pairs, skipped) in by_pass.items():
+            body.append(
+                [
+                    fmt_scale(e["scale"]),
+                    e["engine"],
+                    f"{records:,}",
+                    name,
+                    f"{pairs:,}",
+                    f"{pairs / records:.3f}",
+                    str(skipped),
+                ]
+            )
+        cand = sum(g["candidates"] for g in r["link_registries"])
+        body.append(
+            [
+                fmt_scale(e["scale"]),
+                e["engine"],
+                f"{records:,}",
+                "(distinct candidates)",
+                f"{cand:,}",
+                f"{cand / records:.3f}",
+                "-",
+            ]
+        )
+    table(header, body, left=(0, 1, 3))
+
+    spark = [e for e in results if e["engine"] == "spark" and ok_runs(e)]
+    if spark:
+        print()
+        print("Spark tables on disk (Parquet, MiB; last run; cmp_* are temp, removed at close)")
+        header = ["scale", "table", "MiB"]
+        body = []
+        for e in spark:
+            sizes = ok_runs(e)[-1].get("spark_tables_mib", {})
+            other = 0.0
+            for name, mib in sorted(sizes.items(), key=lambda kv: -kv[1]):
+                if name.startswith(SIZED):
+                    body.append([fmt_scale(e["scale"]), name, f"{mib:.2f}"])
+                else:
+                    other += mib
+            body.append([fmt_scale(e["scale"]), "(other tables)", f"{other:.2f}"])
+            body.append([fmt_scale(e["scale"]), "(all)", f"{sum(sizes.values()):.2f}"])
+        table(header, body, left=(0, 1))
+    duck = [e for e in results if e["engine"] == "duckdb" and ok_runs(e)]
+    if duck:
+        print()
+        for e in duck:
+            print(
+                f"scale {fmt_scale(e['scale'])}: DuckDB workspace file "
+                f"{ok_runs(e)[-1]['duckdb_file_mib']:.1f} MiB"
+            )
+    print()
+    print("notes:")
+    print(
+        "- wall = the child's wall clock incl. interpreter (and JVM) start; timings from "
+        "summary.json; peak RSS = max over 0.2 s samples of the summed RSS of the child's "
+        "process tree (CLI + JVM)."
+    )
+    print(
+        "- DuckDB floor (read every input + exact-ID join): not printed; benchmarks/ has no "
+        "function for it."
+    )
+    for e in results:
+        for i, r in enumerate(e["runs"]):
+            if r["killed"] or r["exit_code"] != 0:
+                tail = r.get("stderr_tail", "").strip().splitlines()[-3:]
+                print(
+                    f"- scale {fmt_scale(e['scale'])} {e['engine']} run {i + 1}: "
+                    f"{'killed after ' + format(r['wall'], '.0f') + ' s' if r['killed'] else 'failed'}"
+                    f"; stderr: {' | '.join(tail)}"
+                )
+        warnings = dict.fromkeys(w for r in e["runs"] for w in r.get("link_warnings", []))
+        for w in warnings:
+            print(f"- scale {fmt_scale(e['scale'])} {e['engine']}: link warning: {w}")
+        if len(e["runs"]) > 1:
+            print(
+                f"- scale {fmt_scale(e['scale'])} {e['engine']}: walls "
+                + ", ".join(f"{r['wall']:.1f}" for r in e["runs"])
+                + " s"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.2, 1.0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--engines", nargs="+", default=["duckdb", "spark"], choices=["duckdb", "spark"]
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/linkaudit-bench-engines"),
+        help="samples cached in DIR/scale-S (default /tmp/linkaudit-bench-engines)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="kill a run (its process tree) after this many seconds (default 900)",
+    )
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--spark-conf", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    args.work = args.work.resolve()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = bench(args)
+    (args.work / "engines.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print_tables(results, args)
+
+
+if __name__ == "__main__":
+    main()
