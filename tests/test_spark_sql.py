@@ -466,7 +466,7 @@ def _load_workspace(spark: Any, database: Path) -> tuple[duckdb.DuckDBPyConnecti
     ).fetchall():
         types.setdefault(column, set()).add(dtype)
     for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
-        arrow = con.execute(f'SELECT * FROM "{table}"').to_arrow_table()
+        arrow = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
         if arrow.num_rows == 0:
             spark.createDataFrame([], _spark_schema(spark, con, table)).createOrReplaceTempView(
                 table
@@ -615,7 +615,7 @@ _QUERIES = [
 def rows(spark: Any) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t AS {_ROWS}")
-    arrow = con.execute("SELECT * FROM t").to_arrow_table()
+    arrow = con.sql("SELECT * FROM t").to_arrow_table()
     spark.createDataFrame(arrow).createOrReplaceTempView("t")
     yield con
     con.close()
@@ -651,9 +651,9 @@ def test_rule_allow_list_examples_give_the_same_truth(spark: Any) -> None:
 
     con = duckdb.connect()
     con.execute(ONE_ROW)
-    spark.createDataFrame(
-        con.execute("SELECT * FROM one").to_arrow_table()
-    ).createOrReplaceTempView("one")
+    spark.createDataFrame(con.sql("SELECT * FROM one").to_arrow_table()).createOrReplaceTempView(
+        "one"
+    )
     refused, differing = {}, {}
     try:
         for name, condition in {**FUNCTION_EXAMPLES, **CLASS_EXAMPLES}.items():

@@ -93,6 +93,7 @@ class SparkEngine(FrameRegistry):
         self.spark = _session(master, conf or {})
         self._temp_names: set[str] = set()
         self._types: dict[str, str] | None = None
+        self._table_types: dict[str, dict[str, str]] = {}
         self._clear_stale_temp()
         # The session outlives an engine (a JVM takes seconds to start): another store's
         # views must not answer for this one's tables.
@@ -162,17 +163,27 @@ class SparkEngine(FrameRegistry):
 
     def _known_types(self) -> dict[str, str]:
         """Column types over every table, for the type-dependent rewrites of `to_spark`
-        (integer casts and round() of doubles): a name with two types is left out."""
+        (integer casts and round() of doubles): a name with two types is left out. Each
+        table's types are read once, when it is made (a catalog walk per statement cost
+        a second each)."""
         if self._types is None:
             seen: dict[str, set[str]] = {}
-            for table in self.spark.catalog.listTables():
-                for column, kind in self.column_types(table.name).items():
+            for types in self._table_types.values():
+                for column, kind in types.items():
                     seen.setdefault(column, set()).add(kind)
             self._types = {c: next(iter(k)) for c, k in seen.items() if len(k) == 1}
         return self._types
 
+    def _typed(self, name: str, frame: DataFrame) -> None:
+        self._table_types[name] = {
+            f.name: _duckdb_type(f.dataType.simpleString()) for f in frame.schema.fields
+        }
+        self._types = None
+
     def _view(self, name: str, folder: Path) -> None:
-        self.spark.read.parquet(str(folder)).createOrReplaceTempView(name)
+        frame = self.spark.read.parquet(str(folder))
+        frame.createOrReplaceTempView(name)
+        self._typed(name, frame)
 
     def _publish(self, name: str, written: Path, temp: bool) -> None:
         """Swap a fully written folder in as table `name` (rename is atomic on one disk)."""
@@ -183,7 +194,6 @@ class SparkEngine(FrameRegistry):
             target.rename(old)
         written.rename(target)
         self._view(name, target)
-        self._types = None
         if temp:
             self._temp_names.add(name)
         shutil.rmtree(old, ignore_errors=True)
@@ -208,6 +218,8 @@ class SparkEngine(FrameRegistry):
 
     def drop(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
+        self._table_types.pop(name, None)
+        self._types = None
         for base in (self.tables, self.temp):
             shutil.rmtree(base / name, ignore_errors=True)
         self._temp_names.discard(name)
@@ -219,10 +231,14 @@ class SparkEngine(FrameRegistry):
         return list(self.spark.table(name).columns)
 
     def register(self, name: str, frame: pl.DataFrame) -> None:
-        self.spark.createDataFrame(frame.to_arrow()).createOrReplaceTempView(name)
+        spark_frame = self.spark.createDataFrame(frame.to_arrow())
+        spark_frame.createOrReplaceTempView(name)
+        self._typed(name, spark_frame)
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
+        self._table_types.pop(name, None)
+        self._types = None
 
     def forbid_file_access(self) -> None:
         """Spark SQL reads files only through `format.`path`` table names (runSQLOnFiles):
