@@ -16,7 +16,8 @@ the engines agree on `ineligible_distinct` and every rule's persons/households/e
 
 Prints tables (wall times are medians over the runs; peak RSS the largest); --json prints the
 results as JSON instead. A run that exceeds --timeout is killed (its process tree) and reported.
-benchmarks/ has no "DuckDB floor" (read every input + exact-ID join) yet, so none is printed.
+Each scale also runs the DuckDB floor (benchmarks/floor.py: read every input, exact-ID join) in a
+child process, printed beside the DuckDB audit with their ratio (--no-floor skips it).
 """
 
 from __future__ import annotations
@@ -118,10 +119,9 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def run_once(root: Path, manifest: Path, timeout: float) -> dict[str, Any]:
-    fresh_workspace(root)
+def run_child(cmd: list[str], root: Path, timeout: float) -> dict[str, Any]:
+    """Run one child process; its wall time, the peak RSS of its process tree, the load."""
     load_before = os.getloadavg()
-    cmd = [linkaudit_exe(), "audit", str(manifest), "--force", "-q", "--json"]
     out_path, err_path = root / ".bench-stdout.json", root / ".bench-stderr.txt"
     started = time.perf_counter()
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -147,8 +147,27 @@ def run_once(root: Path, manifest: Path, timeout: float) -> dict[str, Any]:
     }
     if killed or popen.returncode != 0:
         result["stderr_tail"] = err_path.read_text(errors="replace")[-2000:]
+    else:
+        result["stdout"] = out_path.read_text(encoding="utf-8")
+    return result
+
+
+def run_floor(root: Path, manifest: Path, timeout: float) -> dict[str, Any]:
+    """The DuckDB floor (benchmarks/floor.py) on the same files, in a child process."""
+    floor = Path(__file__).with_name("floor.py")
+    result = run_child([sys.executable, str(floor), str(manifest), "--json"], root, timeout)
+    if "stdout" in result:
+        result["floor"] = json.loads(result.pop("stdout"))
+    return result
+
+
+def run_once(root: Path, manifest: Path, timeout: float) -> dict[str, Any]:
+    fresh_workspace(root)
+    cmd = [linkaudit_exe(), "audit", str(manifest), "--force", "-q", "--json"]
+    result = run_child(cmd, root, timeout)
+    if "stdout" not in result:
         return result
-    summary = json.loads(out_path.read_text(encoding="utf-8"))
+    summary = json.loads(result.pop("stdout"))
     result["timings"] = summary["timings_seconds"]
     result["ineligible_distinct"] = summary["ineligible_distinct"]
     result["ineligible_cross"] = summary["ineligible_distinct_cross_department"]
@@ -179,6 +198,11 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     for scale in args.scales:
         root, gen = sample(args.work, scale)
         truth = json.loads((root / "truth" / "summary.json").read_text(encoding="utf-8"))
+        if not args.no_floor:
+            floors = [
+                run_floor(root, root / "linkaudit.yaml", args.timeout) for _ in range(args.runs)
+            ]
+            results.append({"scale": scale, "engine": "floor", "runs": floors})
         for engine in args.engines:
             manifest = manifest_for(root, engine, args.spark_master, conf)
             runs = []
@@ -247,7 +271,48 @@ def table(header: list[str], body: list[list[str]], left: tuple[int, ...] = (0, 
         print(line(b))
 
 
+def print_floor(results: list[dict[str, Any]]) -> None:
+    """The DuckDB floor beside linkaudit on DuckDB: the ratio issue 14 bounds."""
+    floors = {e["scale"]: e for e in results if e["engine"] == "floor"}
+    if not floors:
+        return
+    body = []
+    for e in results:
+        if e["engine"] != "duckdb" or e["scale"] not in floors or not ok_runs(e):
+            continue
+        f = ok_runs(floors[e["scale"]])
+        if not f:
+            continue
+        floor_wall = med([r["wall"] for r in f])
+        audit_wall = med([r["wall"] for r in ok_runs(e)])
+        body.append(
+            [
+                fmt_scale(e["scale"]),
+                f"{floor_wall:.2f}",
+                f"{med([r['floor']['seconds'] for r in f]):.2f}",
+                f"{max(r['peak_mib'] for r in f):.0f}",
+                f"{audit_wall:.1f}",
+                f"{audit_wall / floor_wall:.1f}x",
+            ]
+        )
+    print()
+    print("DuckDB floor (read every input + exact-ID join, benchmarks/floor.py) vs the audit:")
+    table(
+        [
+            "scale",
+            "floor wall s",
+            "floor in-process s",
+            "floor peak MiB",
+            "audit wall s",
+            "audit / floor",
+        ],
+        body,
+    )
+
+
 def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print_floor(results)
+    results = [e for e in results if e["engine"] != "floor"]
     print(
         f"machine: {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; runs per engine: {args.runs}; "
@@ -392,8 +457,8 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         "process tree (CLI + JVM)."
     )
     print(
-        "- DuckDB floor (read every input + exact-ID join): not printed; benchmarks/ has no "
-        "function for it."
+        "- DuckDB floor: benchmarks/floor.py in a child process (DuckDB's readers, polars for "
+        "GBK CSV, fastexcel for xlsx; then exact-ID joins), wall incl. interpreter start."
     )
     for e in results:
         for i, r in enumerate(e["runs"]):
@@ -437,6 +502,9 @@ def main() -> None:
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--spark-conf", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the DuckDB floor (benchmarks/floor.py)"
+    )
     args = parser.parse_args()
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
