@@ -458,18 +458,24 @@ def _properties(tree: exp.Create) -> list[exp.Expression]:
     return list(props.expressions) if props is not None else []
 
 
+def _create_or_insert(sql: str) -> exp.Expression | None:
+    """The parsed statement when it is a CREATE or an INSERT, else None (without parsing
+    others: sqlglot warns on EXPLAIN, SET ...)."""
+    text = sql.strip().rstrip(";")
+    if not text[:7].upper().startswith(("CREATE", "INSERT")):
+        return None
+    try:
+        return _parse(text)
+    except SparkDialectError:
+        return None
+
+
 def split_create(sql: str) -> tuple[str, str, bool] | None:
     """(table name, its SELECT in DuckDB SQL, temporary?) of CREATE [OR REPLACE] [TEMP]
     TABLE name AS SELECT ...; None for any other statement. The engine materialises the
     SELECT (to_spark of it) itself, since Spark's session catalog has no CREATE OR REPLACE
     TABLE AS for plain tables and a temporary view would be recomputed on every read."""
-    text = sql.strip().rstrip(";")
-    if not text[:7].upper().startswith(("CREATE", "INSERT")):
-        return None  # and no parse: sqlglot warns on EXPLAIN, SET ...
-    try:
-        tree = _parse(text)
-    except SparkDialectError:
-        return None
+    tree = _create_or_insert(sql)
     if not (isinstance(tree, exp.Create) and tree.kind == "TABLE"):
         return None
     if not isinstance(tree.expression, exp.Query):
@@ -484,13 +490,7 @@ def split_create(sql: str) -> tuple[str, str, bool] | None:
 def split_insert(sql: str) -> tuple[str, list[str] | None, str] | None:
     """(table, listed columns or None, its SELECT in DuckDB SQL) of INSERT INTO t [(cols)]
     SELECT/WITH ...; None for any other statement (INSERT ... VALUES included)."""
-    text = sql.strip().rstrip(";")
-    if not text[:7].upper().startswith(("CREATE", "INSERT")):
-        return None  # and no parse: sqlglot warns on EXPLAIN, SET ...
-    try:
-        tree = _parse(text)
-    except SparkDialectError:
-        return None
+    tree = _create_or_insert(sql)
     if not isinstance(tree, exp.Insert) or not isinstance(tree.expression, exp.Query):
         return None
     target = tree.this
