@@ -126,16 +126,23 @@ def _where_usable(side: str, keys: tuple[str, ...]) -> str:
     return " AND ".join(conds)
 
 
-def count_pairs_sql(p: BlockingPass, left: str, right: str) -> str:
-    """SQL counting the pairs an equality pass would produce, without producing them."""
-    lk = ", ".join(f"{_key_sql(k, 'l')} AS k{i}" for i, k in enumerate(p.keys))
-    rk = ", ".join(f"{_key_sql(k, 'r')} AS k{i}" for i, k in enumerate(p.keys))
-    using = ", ".join(f"k{i}" for i in range(len(p.keys)))
+def key_counts_sql(p: BlockingPass, table: str, side: str) -> str:
+    """Records per key value of an equality pass on one side (`side` is 'l' or 'r')."""
+    keys = ", ".join(f"{_key_sql(k, side)} AS k{i}" for i, k in enumerate(p.keys))
     return (
-        f"SELECT coalesce(sum(lc.n * rc.n), 0)::BIGINT FROM "
-        f"(SELECT {lk}, count(*) AS n FROM {quote_ident(left)} l WHERE {_where_usable('l', p.keys)} GROUP BY ALL) lc "
-        f"JOIN (SELECT {rk}, count(*) AS n FROM {quote_ident(right)} r WHERE {_where_usable('r', p.keys)} GROUP BY ALL) rc "
-        f"USING ({using})"
+        f"SELECT {keys}, count(*) AS n FROM {quote_ident(table)} {side} "
+        f"WHERE {_where_usable(side, p.keys)} GROUP BY ALL"
+    )
+
+
+def count_pairs_sql(p: BlockingPass, left: str, right: str, left_counts: str | None = None) -> str:
+    """SQL counting the pairs an equality pass would produce, without producing them.
+    `left_counts`: a table of `key_counts_sql(p, left, 'l')`, made once for every registry."""
+    using = ", ".join(f"k{i}" for i in range(len(p.keys)))
+    lc = quote_ident(left_counts) if left_counts else f"({key_counts_sql(p, left, 'l')})"
+    return (
+        f"SELECT coalesce(sum(lc.n * rc.n), 0)::BIGINT FROM {lc} lc "
+        f"JOIN ({key_counts_sql(p, right, 'r')}) rc USING ({using})"
     )
 
 
@@ -179,9 +186,14 @@ def id_edits_sql(source: str, id_column: str = "id_number") -> str:
 
 
 def _variants_sql(table: str) -> str:
-    """Every 18-character number one edit away from a bad-check ID (see `id_edits_sql`)."""
+    """Every 18-character number one edit away from a bad-check ID (see `id_edits_sql`).
+
+    No DISTINCT: a record's edits are distinct by construction (a substitution changes one of
+    the first 17 characters, a check typo the 18th, a swap two neighbours, each at its own
+    place) and record keys are unique, so the rows are too; deduplicating 2M variant rows
+    cost ~1 s per registry at scale 5. The pairs' UNION below removes repeated pairs."""
     source = f"SELECT _key, name_pinyin AS py, id_number FROM {quote_ident(table)} WHERE id_suspect"
-    return f"SELECT DISTINCT _key, py, v18 FROM ({id_edits_sql(source)})"
+    return f"SELECT _key, py, v18 FROM ({id_edits_sql(source)})"
 
 
 _SAME_SURNAME = "({a} IS NULL OR {b} IS NULL OR split_part({a}, ' ', 1) = split_part({b}, ' ', 1))"
@@ -219,8 +231,22 @@ def birth_date_residence_pairs_sql(left: str, right: str) -> str:
     """Pairs whose birth dates agree and whose department address names the beneficiary's
     township and village: evidence enough to compare the pair even when both the ID and the
     surname were mistyped (the comparisons then weigh it)."""
-    return (
-        f"SELECT l._key AS l_key, r._key AS r_key FROM {quote_ident(left)} l "
-        f"JOIN {quote_ident(right)} r ON l.birth_date = r.birth_date "
-        f"WHERE contains(r.address, l.village) AND contains(r.address, l.township)"
-    )
+    # The same pairs as `l.birth_date = r.birth_date AND contains(r.address, l.village) AND
+    # contains(r.address, l.township)`, found without testing every pair sharing a birth date
+    # (5.3M at scale 5): each department address is first matched to the beneficiaries'
+    # townships it names (distinct addresses × distinct townships), then the join is on birth
+    # date and township. A beneficiary has one township, so no pair comes twice.
+    lt, rt = quote_ident(left), quote_ident(right)
+    # Subqueries, not CTEs: this SELECT is nested in the candidates' own WITH.
+    return f"""
+        SELECT l._key AS l_key, r._key AS r_key
+        FROM {rt} r
+        JOIN (
+            SELECT a.address, t.township
+            FROM (SELECT DISTINCT address FROM {rt} WHERE address IS NOT NULL) a
+            JOIN (SELECT DISTINCT township FROM {lt} WHERE township IS NOT NULL) t
+              ON contains(a.address, t.township)
+        ) n ON n.address = r.address
+        JOIN {lt} l ON l.birth_date = r.birth_date AND l.township = n.township
+        WHERE contains(r.address, l.village)
+    """

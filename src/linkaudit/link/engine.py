@@ -42,6 +42,7 @@ from linkaudit.link.blocking import (
     id_edits_sql,
     id_variant_pairs_sql,
     key_column,
+    key_counts_sql,
     pairs_sql,
     parse_passes,
 )
@@ -155,6 +156,29 @@ class LinkPlan:
     passes: list[BlockingPass]
     needed: set[str]
     cfg: LinkageConfig
+    #: Each registry table's columns, read once (a catalog query costs ~3 ms, and the passes
+    #: asked ~130 times).
+    table_columns: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    #: Pass name -> temp table of the beneficiaries' records per key value (made once).
+    key_counts: dict[str, str] = field(default_factory=dict)
+
+    def columns(self, table: str) -> frozenset[str]:
+        return self.table_columns[table]
+
+    def left_counts(self, data: Engine, p: BlockingPass) -> str:
+        """The beneficiaries' records per key value of pass `p`, as a temp table made on first
+        use: each registry's pair count joins it instead of grouping the register again."""
+        if p.name not in self.key_counts:
+            table = f"key_counts_{len(self.key_counts)}"
+            data.create(table, key_counts_sql(p, self.left, "l"), temp=True)
+            self.key_counts[p.name] = table
+        return self.key_counts[p.name]
+
+    def drop_key_counts(self, data: Engine) -> None:
+        for table in self.key_counts.values():
+            data.drop(table)
+        self.key_counts.clear()
 
     @property
     def level_cols(self) -> list[str]:
@@ -166,10 +190,10 @@ class LinkPlan:
     def cmp_table(self, reg: RegistryConfig) -> str:
         return f"cmp_{reg.name}"
 
-    def view(self, data: Engine, table: str, reg: RegistryConfig | None = None) -> str:
+    def view(self, table: str, reg: RegistryConfig | None = None) -> str:
         """A side of a pair: every needed column, NULL where the registry lacks it (and the
         address NULL where it is not the person's: `residence: none`)."""
-        have = set(data.columns(table))
+        have = set(self.columns(table))
         if reg is not None and reg.residence == "none":
             have.discard("address")
         return sql.side_view_sql(table, have, self.needed)
@@ -222,6 +246,7 @@ def _link(data: Engine, manifest: Manifest, progress: Progress | None) -> LinkRe
         if progress:
             progress(reg.name, "blocking", i, steps)
         _candidates(data, plan, reg, report)
+    plan.drop_key_counts(data)
     if progress:
         progress("", "estimating model", len(plan.sources), steps)
     model = _estimate_model(data, plan)
@@ -266,7 +291,9 @@ def _plan(data: Engine, manifest: Manifest) -> LinkPlan:
             needed.add(c.tf_column)
     for p in passes:
         needed.update(key_column(k) for k in p.keys)
-    return LinkPlan(left, sources, comparisons, passes, needed, cfg)
+    tables = [left] + [table_name("reg", r.name) for r in sources]
+    columns = {t: frozenset(data.columns(t)) for t in tables}
+    return LinkPlan(left, sources, comparisons, passes, needed, cfg, columns)
 
 
 def _pass_pairs(
@@ -279,7 +306,7 @@ def _pass_pairs(
         return id_variant_pairs_sql(left, right), None
     if p.is_birth_date_residence:
         lacks = any(
-            c not in data.columns(t)
+            c not in plan.columns(t)
             for side, t in (("left", left), ("right", right))
             for c in BIRTH_DATE_RESIDENCE_COLUMNS[side]
         )
@@ -288,9 +315,9 @@ def _pass_pairs(
         return birth_date_residence_pairs_sql(left, right), birth_date_residence_count_sql(
             left, right
         )
-    if any(key_column(k) not in data.columns(t) for k in p.keys for t in (left, right)):
+    if any(key_column(k) not in plan.columns(t) for k in p.keys for t in (left, right)):
         return None
-    return pairs_sql(p, left, right), count_pairs_sql(p, left, right)
+    return pairs_sql(p, left, right), count_pairs_sql(p, left, right, plan.left_counts(data, p))
 
 
 def _candidates(data: Engine, plan: LinkPlan, reg: RegistryConfig, report: LinkReport) -> None:
@@ -298,15 +325,21 @@ def _candidates(data: Engine, plan: LinkPlan, reg: RegistryConfig, report: LinkR
     with a warning: a runaway block must not swamp the run), united into candidate pairs,
     and every comparison's level for each pair, into `cmp_<registry>`."""
     selects = []
+    staged = []
     for j, p in enumerate(plan.passes):
         built = _pass_pairs(data, plan, reg, p)
         if built is None:
             continue
         pairs, count = built
         if count is None:
-            n = int(data.value(state_sql.count_rows_sql(pairs)))
+            # Not guarded (its pairs are bounded by the suspect IDs): made once, counted
+            # from the table, not computed twice.
+            table = f"pairs_{reg.name}_{j}"
+            data.create(table, pairs, temp=True)
+            staged.append(table)
+            n = int(data.value(sql.count_sql(table)))
             report.passes.append(PassCount(reg.name, p.name, n, False))
-            selects.append(sql.pass_select_sql(pairs, j))
+            selects.append(sql.pass_select_sql(sql.stored_pairs_sql(table), j))
             continue
         n = int(data.value(count))
         skipped = n > plan.cfg.max_block_pairs
@@ -318,13 +351,15 @@ def _candidates(data: Engine, plan: LinkPlan, reg: RegistryConfig, report: LinkR
             )
             continue
         selects.append(sql.pass_select_sql(pairs, j))
-    lview = plan.view(data, plan.left)
-    rview = plan.view(data, plan.right(reg), reg)
+    lview = plan.view(plan.left)
+    rview = plan.view(plan.right(reg), reg)
     data.create(
         plan.cmp_table(reg),
         sql.comparison_levels_sql(selects, lview, rview, plan.comparisons),
         temp=True,
     )
+    for table in staged:
+        data.drop(table)
 
 
 def _estimate_u(data: Engine, plan: LinkPlan, n_left: int) -> list[np.ndarray]:
@@ -336,17 +371,21 @@ def _estimate_u(data: Engine, plan: LinkPlan, n_left: int) -> list[np.ndarray]:
     level_counts = [np.zeros(len(c.levels)) for c in comparisons]
     per_source = max(cfg.u_sample_pairs // max(len(plan.sources), 1), 1000)
     side = max(int(math.sqrt(per_source)), 30)
-    lview = plan.view(data, plan.left)
+    left_sample = "u_sample_left"
+    data.create(
+        left_sample, sql.sample_sql(plan.view(plan.left), min(side, n_left), cfg.seed), temp=True
+    )
     for reg in plan.sources:
-        rview = plan.view(data, plan.right(reg), reg)
+        rview = plan.view(plan.right(reg), reg)
         counts = data.frame(
-            sql.random_pair_levels_sql(lview, rview, min(side, n_left), side, cfg.seed, comparisons)
+            sql.random_pair_levels_sql(left_sample, rview, side, cfg.seed, comparisons)
         )
         n = counts.get_column("n").to_list()
         for k in range(len(comparisons)):
             for level, cnt in zip(counts.get_column(f"g{k}").to_list(), n, strict=True):
                 if level is not None:
                     level_counts[k][int(level)] += cnt
+    data.drop(left_sample)
     u = estimate_u(level_counts)
     typo_u = _id_neighbour_u(data, plan.left, plan.sources, n_left, cfg.seed)
     for k, c in enumerate(comparisons):
@@ -428,7 +467,7 @@ def _term_frequencies(data: Engine, plan: LinkPlan) -> dict[int, str]:
     for k, c in enumerate(plan.comparisons):
         if not c.tf_column:
             continue
-        have = [t for t in every if c.tf_column in data.columns(t)]
+        have = [t for t in every if c.tf_column in plan.columns(t)]
         data.create(f"tf{k}", sql.term_frequency_sql(c.tf_column, have), temp=True)
         tables[k] = f"tf{k}"
     return tables
@@ -497,16 +536,21 @@ def _id_neighbour_u(
     chance for a random non-matching pair."""
     if not sources or n_left == 0:
         return {}
+    tables = [table_name("reg", r.name) for r in sources]
+    per_source = _TYPO_SAMPLE_IDS // max(len(sources), 1)
+    data.create("id_typo_sample", sql.id_typo_sample_sql(tables, per_source, seed), temp=True)
+    data.create(
+        "id_beneficiary_sample",
+        sql.id_beneficiary_sample_sql(left, _TYPO_SAMPLE_BENEFICIARIES, seed),
+        temp=True,
+    )
     row = data.row(
         sql.id_neighbour_counts_sql(
-            id_edits_sql,
-            left,
-            [table_name("reg", r.name) for r in sources],
-            _TYPO_SAMPLE_IDS // max(len(sources), 1),
-            _TYPO_SAMPLE_BENEFICIARIES,
-            seed,
+            id_edits_sql, left, tables, "id_typo_sample", "id_beneficiary_sample"
         )
     )
+    data.drop("id_typo_sample")
+    data.drop("id_beneficiary_sample")
     if row is None or not row[0] or not row[1]:
         return {}
     typos, sampled_ben, check, substitution, swap = (int(x) for x in row[:5])

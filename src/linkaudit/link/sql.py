@@ -47,6 +47,11 @@ def pass_select_sql(pairs_sql: str, index: int) -> str:
     return f"SELECT l_key, r_key, {int(index)} AS pass FROM ({pairs_sql})"
 
 
+def stored_pairs_sql(table: str) -> str:
+    """The pairs of a pass made beforehand into a table."""
+    return f"SELECT l_key, r_key FROM {quote_ident(table)}"
+
+
 def comparison_levels_sql(
     pass_selects: Sequence[str], lview: str, rview: str, comparisons: Sequence[Comparison]
 ) -> str:
@@ -89,43 +94,55 @@ def sample_sql(view: str, n: int, seed: int) -> str:
 
 
 def random_pair_levels_sql(
-    lview: str, rview: str, n_left: int, n_right: int, seed: int, comparisons: Sequence[Comparison]
+    left_sample: str, rview: str, n_right: int, seed: int, comparisons: Sequence[Comparison]
 ) -> str:
-    """Level counts over random pairs (a sample of beneficiaries × a sample of department
-    records): nearly all non-matches, so their level shares estimate u."""
+    """Level counts over random pairs (a sample of beneficiaries, the table `left_sample`
+    made by `sample_sql` once for every registry, × a sample of department records): nearly
+    all non-matches, so their level shares estimate u."""
     levels = ", ".join(f"{c.level_sql()} AS g{k}" for k, c in enumerate(comparisons))
     cols = ", ".join(f"g{k}" for k in range(len(comparisons)))
     return f"""
         SELECT {cols}, count(*) AS n FROM (
           SELECT {levels} FROM
-            ({sample_sql(lview, n_left, seed)}) l,
+            {quote_ident(left_sample)} l,
             ({sample_sql(rview, n_right, seed)}) r
         ) GROUP BY {cols}
     """
+
+
+def id_typo_sample_sql(sources: Sequence[str], per_source: int, seed: int) -> str:
+    """Valid department IDs whose typos are simulated (a seeded sample of each registry; an
+    ID in two registries is two samples)."""
+    order = f"ORDER BY {sample_key_sql('_key', seed)}, _key"
+    return " UNION ALL ".join(
+        f"(SELECT id_number FROM {quote_ident(t)} WHERE id_status = 'valid' {order} "
+        f"LIMIT {int(per_source)})"
+        for t in sources
+    )
+
+
+def id_beneficiary_sample_sql(left: str, beneficiaries: int, seed: int) -> str:
+    """The beneficiaries' usable IDs the simulated typos are tried on (a seeded sample)."""
+    order = f"ORDER BY {sample_key_sql('_key', seed)}, _key"
+    return (
+        f"SELECT id_number AS b_id FROM {quote_ident(left)} WHERE id_usable "
+        f"{order} LIMIT {int(beneficiaries)}"
+    )
 
 
 def id_neighbour_counts_sql(
     edits_sql: Callable[[str], str],
     left: str,
     sources: Sequence[str],
-    per_source: int,
-    beneficiaries: int,
-    seed: int,
+    typo_sample: str,
+    beneficiary_sample: str,
 ) -> str:
     """Counts for the simulated u of the ID near-miss levels (see engine._id_neighbour_u):
-    typos of sampled valid department IDs, sampled beneficiaries, their single-edit hits per
-    kind, and the share of suspect IDs on either side. `edits_sql(source)` is
-    `blocking.id_edits_sql`."""
-    order = f"ORDER BY {sample_key_sql('_key', seed)}, _key"
-    sample = " UNION ALL ".join(
-        f"(SELECT id_number FROM {quote_ident(t)} WHERE id_status = 'valid' {order} "
-        f"LIMIT {int(per_source)})"
-        for t in sources
-    )
-    ben = (
-        f"SELECT id_number AS b_id FROM {quote_ident(left)} WHERE id_usable "
-        f"{order} LIMIT {int(beneficiaries)}"
-    )
+    typos of sampled valid department IDs (table `typo_sample`, from `id_typo_sample_sql`),
+    sampled beneficiaries (`beneficiary_sample`, from `id_beneficiary_sample_sql`), their
+    single-edit hits per kind, and the share of suspect IDs on either side. `edits_sql(source)`
+    is `blocking.id_edits_sql`. The samples are tables: each is read by three edit kinds."""
+    ts, bs = quote_ident(typo_sample), quote_ident(beneficiary_sample)
     dept_suspect = " UNION ALL ".join(
         f"SELECT id_suspect FROM {quote_ident(t)} WHERE id_usable" for t in sources
     )
@@ -134,10 +151,10 @@ def id_neighbour_counts_sql(
         f"WHERE id_usable)"
     )
     return f"""
-        WITH typos AS ({edits_sql(f"SELECT id_number AS x_id, id_number FROM ({sample})")}),
-        ben_edits AS ({edits_sql(f"SELECT b_id, b_id AS id_number FROM ({ben})")})
+        WITH typos AS ({edits_sql(f"SELECT id_number AS x_id, id_number FROM {ts}")}),
+        ben_edits AS ({edits_sql(f"SELECT b_id, b_id AS id_number FROM {bs}")})
         SELECT (SELECT count(*) FROM typos),
-               (SELECT count(*) FROM ({ben})),
+               (SELECT count(*) FROM {bs}),
                count(*) FILTER (WHERE b.kind = 'check'),
                count(*) FILTER (WHERE b.kind = 'sub'),
                count(*) FILTER (WHERE b.kind = 'swap'),
