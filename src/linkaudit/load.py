@@ -86,6 +86,43 @@ def fields_hash(reg: RegistryConfig, as_of: dt.date | None = None) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+@dataclass
+class Prepared:
+    """A registry read and normalised, not yet stored (see `prepare_registry`)."""
+
+    reg: RegistryConfig
+    result: ReadResult
+    raw: pl.DataFrame
+    canonical: Canonical
+    started: float
+
+
+def prepare_registry(reg: RegistryConfig, as_of: dt.date | None = None) -> Prepared:
+    """Read and normalise one registry; touches no database, so it can run beside the
+    writes of the registry before it (polars and DuckDB both release the GIL)."""
+    started = time.perf_counter()
+    result = read_registry(reg)
+    raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
+        pl.col(ROW).cast(pl.Int64)
+    )
+    canonical = canonicalize(result.frame, reg, as_of=as_of, numeric_cells=result.numeric_cells)
+    return Prepared(reg, result, raw, canonical, started)
+
+
+def store_registry(ws: Workspace, prepared: Prepared, as_of: dt.date | None = None) -> RegistryLoad:
+    """Replace a registry's raw and canonical tables, quarantine and load log in one
+    transaction: a failed or killed load leaves the previous tables in place."""
+    reg, result, canonical = prepared.reg, prepared.result, prepared.canonical
+    frame = canonical.frame
+    if reg.role == "beneficiaries" and not reg.key:
+        frame = surrogate_keys(ws, frame)
+    with ws.transaction():
+        ws.put(table_name("raw", reg.name), prepared.raw)
+        ws.put(table_name("reg", reg.name), frame)
+        quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
+    return _loaded(reg, result, frame, quarantined, id_status, prepared.started)
+
+
 def load_registry(
     ws: Workspace,
     reg: RegistryConfig,
@@ -99,32 +136,7 @@ def load_registry(
     registry tables when it is not the workspace (Spark: staged as Parquet)."""
     if data is not None and data is not ws:
         return _load_elsewhere(ws, data, reg, as_of)
-    started = time.perf_counter()
-    result = read_registry(reg)
-    raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
-        pl.col(ROW).cast(pl.Int64)
-    )
-    # Storing the raw columns and normalising are independent: overlap them (DuckDB and
-    # polars both release the GIL). The raw table goes to a staging name and is swapped in
-    # with the canonical one, so a failed load leaves the previous tables in place.
-    staging = table_name("raw", reg.name) + "__staging"
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        raw_written = pool.submit(ws.put_on_cursor, staging, raw)
-        try:
-            canonical = canonicalize(
-                result.frame, reg, as_of=as_of, numeric_cells=result.numeric_cells
-            )
-        finally:
-            raw_written.result()
-    frame = canonical.frame
-    if reg.role == "beneficiaries" and not reg.key:
-        frame = surrogate_keys(ws, frame)
-    with ws.transaction():
-        ws.drop(table_name("raw", reg.name))
-        ws.run(state_sql.rename_table_sql(staging, table_name("raw", reg.name)))
-        ws.put(table_name("reg", reg.name), frame)
-        quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
-    return _loaded(reg, result, frame, quarantined, id_status, started)
+    return store_registry(ws, prepare_registry(reg, as_of), as_of)
 
 
 def _loaded(
@@ -321,12 +333,15 @@ def load_workspace(
         data = data_engine(manifest, ws)
     try:
         regs = list(manifest.registries.values())
-        for i, reg in enumerate(regs):
-            if progress:
-                progress(reg.name, "loading", i, len(regs))
-            previous = None if force else unchanged_load(ws, reg, manifest.as_of, data)
-            report.registries.append(previous or load_registry(ws, reg, manifest.as_of, data))
-            fault_point("load_half")
+        if data is None or data is ws:
+            _load_pipelined(ws, regs, manifest.as_of, force, report, progress)
+        else:
+            for i, reg in enumerate(regs):
+                if progress:
+                    progress(reg.name, "loading", i, len(regs))
+                previous = None if force else unchanged_load(ws, reg, manifest.as_of, data)
+                report.registries.append(previous or load_registry(ws, reg, manifest.as_of, data))
+                fault_point("load_half")
         if progress:
             progress("", "done", len(regs), len(regs))
     finally:
@@ -335,3 +350,40 @@ def load_workspace(
                 close_data_engine(data, ws)
             ws.close()
     return report
+
+
+def _load_pipelined(
+    ws: Workspace,
+    regs: list[RegistryConfig],
+    as_of: dt.date | None,
+    force: bool,
+    report: LoadReport,
+    progress: Progress | None,
+) -> None:
+    """Load the registries in order, reading and normalising the next one (a worker
+    thread) while the workspace stores this one. Each registry is still stored in its own
+    transaction, in manifest order; an error in reading one surfaces after the registries
+    before it are stored, as it would one at a time."""
+    todo = [None if force else unchanged_load(ws, reg, as_of) for reg in regs]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = [i for i, previous in enumerate(todo) if previous is None]
+        futures = {}
+        if pending:
+            futures[pending[0]] = pool.submit(prepare_registry, regs[pending[0]], as_of)
+        for i, reg in enumerate(regs):
+            if progress:
+                progress(reg.name, "loading", i, len(regs))
+            previous = todo[i]
+            if previous is None:
+                prepared = futures.pop(i).result()
+                later = [j for j in pending if j > i]
+                if later:
+                    futures[later[0]] = pool.submit(prepare_registry, regs[later[0]], as_of)
+                try:
+                    previous = store_registry(ws, prepared, as_of)
+                except BaseException:
+                    for future in futures.values():
+                        future.cancel()
+                    raise
+            report.registries.append(previous)
+            fault_point("load_half")

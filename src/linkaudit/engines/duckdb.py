@@ -179,17 +179,6 @@ class Workspace(FrameRegistry):
         with self.registered("_linkaudit_incoming", frame):
             self.create(name, "SELECT * FROM _linkaudit_incoming")
 
-    def put_on_cursor(self, name: str, frame: pl.DataFrame) -> None:
-        """put() on a separate cursor, so another thread can use the connection."""
-        cursor = self.con.cursor()
-        try:
-            cursor.register("_linkaudit_incoming_c", frame.to_arrow())
-            cursor.execute(
-                f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _linkaudit_incoming_c"
-            ).fetchall()
-        finally:
-            cursor.close()
-
     def replace_quarantine(self, registry: str, frame: pl.DataFrame) -> None:
         self.run("DELETE FROM quarantine WHERE registry = ?", [registry])
         if frame.height:
