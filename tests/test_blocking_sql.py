@@ -16,9 +16,12 @@ from linkaudit.link.blocking import (
     _variants_sql,
     birth_date_residence_pairs_sql,
     count_pairs_sql,
+    id_code_sql,
+    id_edits_sql,
     key_counts_sql,
     pairs_sql,
     parse_passes,
+    x_check_count_sql,
 )
 
 _DIGITS = st.text(alphabet="0123456789", min_size=17, max_size=17)
@@ -47,12 +50,60 @@ def test_id_variants_have_no_repeated_rows(records: list[tuple[str, str | None]]
     )
     con.register("t", frame.to_arrow())
     total, distinct = con.execute(
-        f"SELECT count(*), count(DISTINCT (_key, py, v18)) FROM ({_variants_sql('t')})"
+        f"SELECT count(*), count(DISTINCT (_key, py, v)) FROM ({_variants_sql('t')})"
     ).fetchone()
     assert total == distinct
-    # 17 × 9 substitutions, 10 check characters and one swap per unequal neighbour pair.
+    # 17 × 9 substitutions, 10 check characters and one swap per unequal neighbour pair
+    # (less the X swapped into place 17, which has no code).
     swaps = sum(sum(a != b for a, b in zip(r[0], r[0][1:], strict=False)) for r in records)
-    assert total == len(records) * (17 * 9 + 10) + swaps
+    x_swaps = sum(r[0][17] == "X" for r in records)
+    assert total == len(records) * (17 * 9 + 10) + swaps - x_swaps
+
+
+def _string_edits(number: str) -> list[tuple[str, str]]:
+    """The reference: every single edit of an 18-character ID as text (kind, number)."""
+    out = []
+    for pos in range(17):
+        for d in "0123456789":
+            if number[pos] != d:
+                out.append(("sub", number[:pos] + d + number[pos + 1 :]))
+    for c in "0123456789X":
+        if number[17] != c:
+            out.append(("check", number[:17] + c))
+    for pos in range(17):
+        if number[pos] != number[pos + 1]:
+            swapped = number[:pos] + number[pos + 1] + number[pos] + number[pos + 2 :]
+            out.append(("swap", swapped))
+    return out
+
+
+def _code(number: str) -> int:
+    return int(number[:17]) * 11 + (10 if number[17] == "X" else int(number[17]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_IDS, min_size=1, max_size=6))
+def test_id_edit_codes_are_the_codes_of_the_text_edits(numbers: list[str]) -> None:
+    """The integer edits are exactly the text edits, coded; the one edit without a code (an X
+    swapped into place 17) is counted, and no usable ID could equal it."""
+    con = duckdb.connect()
+    con.register(
+        "t", pl.DataFrame({"k": list(range(len(numbers))), "id_number": numbers}).to_arrow()
+    )
+    got = sorted(
+        con.execute(f"SELECT k, kind, v FROM ({id_edits_sql('SELECT * FROM t')})").fetchall()
+    )
+    want, uncoded = [], 0
+    for k, number in enumerate(numbers):
+        for kind, edit in _string_edits(number):
+            if edit[:17].isdigit():
+                want.append((k, kind, _code(edit)))
+            else:
+                uncoded += 1
+    assert got == sorted(want)
+    assert con.execute(x_check_count_sql("SELECT * FROM t")).fetchone() == (uncoded,)
+    codes = con.execute(f"SELECT {id_code_sql('id_number')} FROM t ORDER BY k").fetchall()
+    assert [c for (c,) in codes] == [_code(n) for n in numbers]
 
 
 _TOWNS = ["白山镇", "古零镇", "白山", "", None]

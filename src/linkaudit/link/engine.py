@@ -45,6 +45,7 @@ from linkaudit.link.blocking import (
     key_counts_sql,
     pairs_sql,
     parse_passes,
+    x_check_count_sql,
 )
 from linkaudit.link.comparisons import Comparison, build, default_comparisons
 from linkaudit.link.model import LevelParams, Model, estimate_u, run_em
@@ -546,7 +547,12 @@ def _id_neighbour_u(
     )
     row = data.row(
         sql.id_neighbour_counts_sql(
-            id_edits_sql, left, tables, "id_typo_sample", "id_beneficiary_sample"
+            id_edits_sql,
+            x_check_count_sql,
+            left,
+            tables,
+            "id_typo_sample",
+            "id_beneficiary_sample",
         )
     )
     data.drop("id_typo_sample")
