@@ -4,7 +4,8 @@ read_dates, read_ints and read_amounts parse each distinct (value, numeric-cell)
 join the results back to the rows; read_*_rows are the row-by-row parsers they replace. The
 properties below draw columns made of a few values repeated in any order (so the distinct path
 is the one taken), with nulls and workbook numeric masks, and compare values, dtypes, problems,
-precision and order.
+precision and order. canonicalize's cleaning of text columns takes a shortcut of the same kind,
+checked at the end.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
+from polars.testing import assert_frame_equal, assert_series_equal
 
+from linkaudit.ingest.canonical import _text, _texts
 from linkaudit.normalize import dates as dates_module
 from linkaudit.normalize import read_amounts, read_dates, read_ints
 from linkaudit.normalize.amounts import read_amounts_rows, read_ints_rows
@@ -179,3 +181,45 @@ def test_per_distinct_keeps_row_order_and_output_dtypes() -> None:
     assert out.schema == pl.Schema({"len": pl.UInt32, "flag": pl.Boolean})
     assert out.rows() == [(2, True), (1, True), (None, False), (2, True), (1, True),
                           (None, False), (1, True), (2, True)]  # fmt: skip
+
+
+# canonicalize's text columns: _texts skips the exact strip where no value has white space at
+# either end, which must give what _text gives everywhere.
+_spaces = st.sampled_from([" ", "\t", "\r", "\n", "\u3000", "\u00a0", "\u2003", "\x0b", "\x85",
+                           "\u200b", "\ufeff", "\u1680", "\u202f"])  # fmt: skip
+_cell_text = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.tuples(
+        st.lists(_spaces, max_size=2), st.text(max_size=4), st.lists(_spaces, max_size=2)
+    ).map(lambda t: "".join(t[0]) + t[1] + "".join(t[2])),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(_cell_text, min_size=3, max_size=3), max_size=12))
+def test_texts_equal_text_of_each_column(rows: list[list[str | None]]) -> None:
+    frame = pl.DataFrame(
+        {name: [r[i] for r in rows] for i, name in enumerate("abc")},
+        schema={"a": pl.Utf8, "b": pl.Utf8, "c": pl.Utf8},
+    ).with_columns(n=pl.int_range(pl.len()), d=pl.lit(None))
+    sources = {"x": "a", "y": "b", "z": "c", "same": "a", "num": "n", "null": "d"}
+    got = _texts(frame, sources)
+    assert list(got) == list(sources)
+    for name, column in sources.items():
+        expected = frame.select(_text(pl.col(column)).alias(name)).to_series()
+        assert_series_equal(got[name], expected, check_exact=True)
+
+
+def test_texts_strip_only_the_listed_characters() -> None:
+    """A column with an em space at an edge is stripped exactly: the listed spaces go, the em
+    space (white space to polars, not to _text) stays."""
+    frame = pl.DataFrame({"a": ["\u3000张三 ", "\u2003李四", "", " ", None, "王五"]})
+    assert _texts(frame, {"a": "a"})["a"].to_list() == [
+        "张三",
+        "\u2003李四",
+        None,
+        None,
+        None,
+        "王五",
+    ]
