@@ -8,6 +8,8 @@ import re
 
 import polars as pl
 
+from linkaudit.normalize.distinct import per_distinct
+
 __all__ = [
     "AMOUNT_LIMIT",
     "parse_amount",
@@ -15,7 +17,9 @@ __all__ = [
     "parse_int",
     "parse_ints",
     "read_amounts",
+    "read_amounts_rows",
     "read_ints",
+    "read_ints_rows",
 ]
 
 # Full-width ASCII (U+FF01..U+FF5E) to ASCII, the ideographic space to a space, ￥ to ¥.
@@ -148,7 +152,14 @@ def _text_parts(s: pl.Series) -> pl.DataFrame:
 
 def read_amounts(s: pl.Series) -> pl.DataFrame:
     """Vectorised :func:`parse_amount`: columns ``value`` (Float64) and ``problem`` (the reason
-    a present value was not read, null when it was)."""
+    a present value was not read, null when it was). Text is parsed once per distinct value."""
+    if s.dtype == pl.Utf8:
+        return per_distinct(lambda v, _: read_amounts_rows(v), s)
+    return read_amounts_rows(s)
+
+
+def read_amounts_rows(s: pl.Series) -> pl.DataFrame:
+    """:func:`read_amounts` computed row by row, every value parsed where it stands."""
     n = len(s)
     if s.dtype == pl.Null:
         return pl.DataFrame(
@@ -193,7 +204,15 @@ def parse_amounts(s: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def read_ints(s: pl.Series) -> pl.DataFrame:
-    """Vectorised :func:`parse_int`: columns ``value`` (Int64) and ``problem``."""
+    """Vectorised :func:`parse_int`: columns ``value`` (Int64) and ``problem``. Text is parsed
+    once per distinct value."""
+    if s.dtype == pl.Utf8:
+        return per_distinct(lambda v, _: read_ints_rows(v), s)
+    return read_ints_rows(s)
+
+
+def read_ints_rows(s: pl.Series) -> pl.DataFrame:
+    """:func:`read_ints` computed row by row, every value parsed where it stands."""
     n = len(s)
     schema = {"value": pl.Int64, "problem": pl.Utf8}
     if s.dtype == pl.Null:

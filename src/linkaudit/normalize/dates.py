@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import polars as pl
 
+from linkaudit.normalize.distinct import per_distinct
+
 __all__ = [
     "AMBIGUOUS_DATE",
     "EXCEL_EPOCH",
@@ -35,6 +37,7 @@ __all__ = [
     "parse_dates",
     "read_date",
     "read_dates",
+    "read_dates_rows",
 ]
 
 # Excel's 1900 date system counts a 29 February 1900 that never was: from serial 61
@@ -267,7 +270,15 @@ def read_dates(
     and ``problem`` (why a present value was not read; null when it was).
 
     ``numeric`` marks the cells that were numbers in a workbook (``numeric_cell`` per row).
+    Each distinct (value, numeric) pair is parsed once (:func:`read_dates_rows` on them).
     """
+    return per_distinct(lambda v, cell: read_dates_rows(v, serial=serial, numeric=cell), s, numeric)
+
+
+def read_dates_rows(
+    s: pl.Series, *, serial: bool = False, numeric: pl.Series | None = None
+) -> pl.DataFrame:
+    """:func:`read_dates` computed row by row, every value parsed where it stands."""
     n = len(s)
     dtype = s.dtype
     schema = {"value": pl.Date, "precision": pl.Utf8, "problem": pl.Utf8}

@@ -256,9 +256,26 @@ def normalize_ids(
         if numeric is not None
         else pl.repeat(False, len(s), eager=True, dtype=pl.Boolean)
     )
+    text = _text_column(s)
+    # Most cells are clean: cleaning can change only those with a character outside [0-9X]
+    # (every dropped or translated character is one), so only those are cleaned.
+    dirty = text.str.contains("[^0-9X]").fill_null(False)
+    if dirty.any():
+        at = dirty.arg_true()
+        text = text.clone().scatter(at, text.gather(at).to_frame("v").select(cleaned).to_series())
+    # A decimal number ('450124850409522.0') needs a '.': only such cells are matched.
+    no_text = pl.repeat(None, len(text), dtype=pl.Utf8, eager=True)
+    whole_part, fraction_part = no_text, no_text
+    dotted = text.str.contains(".", literal=True).fill_null(False)
+    if dotted.any():
+        at = dotted.arg_true()
+        groups = text.gather(at).str.extract_groups(_DEC_PATTERN)
+        whole_part = no_text.clone().scatter(at, groups.struct.field("1"))
+        fraction_part = no_text.clone().scatter(at, groups.struct.field("2"))
     # Staged with_columns: eager selects share no subexpressions, so each stage is computed once.
-    frame = pl.DataFrame({"v": _text_column(s), "num": numeric_cell})
-    frame = frame.select(cleaned.alias("c0"), pl.col("num"))
+    frame = pl.DataFrame(
+        {"c0": text, "num": numeric_cell, "dec_whole": whole_part, "dec_fraction": fraction_part}
+    )
     c0 = pl.col("c0")
     frame = frame.with_columns(
         (
@@ -267,11 +284,10 @@ def normalize_ids(
             | c0.str.contains("^0+$")
         ).alias("missing"),
         c0.str.contains(_SCI_PATTERN).alias("sci"),
-        c0.str.extract_groups(_DEC_PATTERN).alias("dec"),
         c0.str.contains("^[0-9]+$").alias("digits"),
     )
-    whole = pl.col("dec").struct.field("1")
-    fraction = pl.col("dec").struct.field("2")
+    whole = pl.col("dec_whole")
+    fraction = pl.col("dec_fraction")
     frame = frame.with_columns(
         whole.alias("whole"),
         _lost_digits_expr(whole).fill_null(False).alias("whole_lost"),

@@ -305,13 +305,13 @@ def _normalize_distinct(names: pl.Series) -> pl.Series:
     return frame.select(mapped.alias("name_norm")).get_column("name_norm")
 
 
-def _pinyin_distinct(norms: pl.Series) -> pl.Series:
-    """name_pinyin for a series of distinct, non-null normalised names: every character
+def _pinyin(norms: pl.Series) -> pl.Series:
+    """name_pinyin for a series of normalised names (null for null): every character
     through the per-character table, the surname (one character, or a compound surname's
     two) through the surname tables."""
     chars = _distinct_chars(norms)
     pieces = {ch: f"{t} " if (t := _token(ch)) else "" for ch in chars}
-    first_chars = norms.str.slice(0, 1).unique().to_list()
+    first_chars = norms.str.slice(0, 1).drop_nulls().unique().to_list()
     first_pieces = {ch: f"{t} " if (t := _first_token(ch)) else "" for ch in first_chars}
     compounds = {k: f"{v} " for k, v in COMPOUND_SURNAMES.items()}
     v = pl.col("v")
@@ -345,10 +345,7 @@ def normalize_names(s: pl.Series) -> pl.DataFrame:
         text = s.cast(pl.Utf8).alias("v")
     distinct = text.drop_nulls().unique()
     norms = _normalize_distinct(distinct)
-    lookup = pl.DataFrame({"v": distinct, "name_norm": norms})
-    distinct_norms = norms.drop_nulls().unique()
-    pinyin = pl.DataFrame(
-        {"name_norm": distinct_norms, "name_pinyin": _pinyin_distinct(distinct_norms)}
-    )
-    lookup = lookup.join(pinyin, on="name_norm", how="left")
+    # Pinyin straight from each distinct name's norm: a second unique and join on the norms
+    # would cost more than the few names that share a norm save.
+    lookup = pl.DataFrame({"v": distinct, "name_norm": norms, "name_pinyin": _pinyin(norms)})
     return text.to_frame("v").join(lookup, on="v", how="left", maintain_order="left").drop("v")
