@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 import yaml
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from linkaudit.cli import app
+
+# The test machines are shared and often busy: a property test is judged by what it finds,
+# never by how long one example took (Hypothesis's 200 ms deadline flaked under load).
+settings.register_profile("linkaudit", deadline=None)
+settings.load_profile("linkaudit")
 
 POVERTY_ROWS = [
     # 人员编号, 户编号, 姓名, 证件号码, 人均纯收入(元), 脱贫年度
