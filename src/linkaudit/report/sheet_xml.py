@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 from xlsxwriter.utility import xl_col_to_name
@@ -29,8 +31,17 @@ __all__ = ["SheetRows", "insert_rows", "row_attributes", "rows_xml"]
 
 #: Excel's longest cell text, in UTF-16 units.
 XLS_STRMAX = 32_767
-#: Rows turned into XML per polars pass: bounded memory on a sheet of a million rows.
-CHUNK_ROWS = 20_000
+#: Rows turned into XML per polars pass: bounded memory on a sheet of a million rows, and
+#: small enough for the next chunk to be built while this one is compressed.
+CHUNK_ROWS = 5_000
+#: zlib level of the package: level 5 writes case sheets as small as the default (6) does, in
+#: two thirds of the time (29 MB of sheet XML at scale 5: 0.27 s against 0.42 s, 2.90 MB
+#: against 2.94 MB).
+COMPRESS_LEVEL = 5
+
+_LEVEL_ATTR = "compress_level" if hasattr(zipfile.ZipInfo(), "compress_level") else "_compresslevel"
+
+T = TypeVar("T")
 
 _CONTROL = [*range(0x00, 0x09), *range(0x0B, 0x20), 0xFFFE, 0xFFFF]
 _CONTROL_RE = "[" + "".join(f"\\x{{{c:X}}}" for c in _CONTROL) + "]"
@@ -205,6 +216,22 @@ def _sheet_chunks(xml: bytes, rows: SheetRows) -> Iterator[bytes]:
     yield sep + tail
 
 
+_END = object()
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each made in a worker thread while the one before is used: the next rows are
+    built by polars while zlib compresses these (both let go of the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="sheet-rows") as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]
+
+
 def insert_rows(source: Path, target: Path, sheets: list[SheetRows]) -> None:
     """Copy the workbook `source` to `target` with each sheet's data rows after its header row.
     Every other part is copied as it is, in the same order, with the same zip attributes."""
@@ -213,20 +240,33 @@ def insert_rows(source: Path, target: Path, sheets: list[SheetRows]) -> None:
         zipfile.ZipFile(source) as zin,
         zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zout,
     ):
-        for info in zin.infolist():
+        infos = zin.infolist()
+        missing = sorted(set(by_part) - {i.filename for i in infos})
+        if missing:
+            raise RuntimeError(f"workbook without the parts {missing}")
+        parts = [(i.filename, zin.read(i)) for i in infos if i.filename in by_part]
+
+        def chunks() -> Iterator[bytes | None]:
+            for name, xml in parts:
+                yield from _sheet_chunks(xml, by_part[name])
+                yield None  # the end of this part
+
+        made = _ahead(chunks())
+        for info in infos:
             out = zipfile.ZipInfo(info.filename, info.date_time)
             out.compress_type = info.compress_type
             out.external_attr = info.external_attr
             out.create_system = info.create_system
-            data = zin.read(info)
-            rows = by_part.pop(info.filename, None)
+            # A ZipInfo's own level is used, not the ZipFile's (3.13 names it compress_level).
+            setattr(out, _LEVEL_ATTR, COMPRESS_LEVEL)
+            rows = by_part.get(info.filename)
             if rows is None:
-                zout.writestr(out, data)
+                zout.writestr(out, zin.read(info))
                 continue
             # More than 2 GiB needs a ZIP64 header, decided before the first byte is written.
             big = rows.frame.estimated_size() + rows.frame.height * rows.frame.width * 64
             with zout.open(out, "w", force_zip64=big > 2**30) as f:
-                for chunk in _sheet_chunks(data, rows):
+                for chunk in made:
+                    if chunk is None:
+                        break
                     f.write(chunk)
-    if by_part:
-        raise RuntimeError(f"workbook without the parts {sorted(by_part)}")
