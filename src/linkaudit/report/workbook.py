@@ -76,6 +76,8 @@ CASE_SHEET_COLUMNS = (
 )
 #: Points per printed line of a case row (10-point type), for row heights.
 LINE_HEIGHT = 13.5
+#: The column of `shown` holding each row's printed lines (see row_lines).
+_LINES = "_lines"
 CASE_SHEET_HEADERS = [c.header for c in CASE_SHEET_COLUMNS]
 QUARANTINE_HEADERS = ["登记册 registry", "文件 file", "行 row", "列 column", "原因 reason"]
 
@@ -223,6 +225,8 @@ def write_workbook(
         wb.set_properties({"title": "linkaudit exceptions", "comments": DISCLAIMER})
         fmt = _Formats(wb)
         widths = _widths(display_widths(shown))
+        # Each row's printed lines, once for the workbook; its sheets are filters of `shown`.
+        shown = shown.with_columns(row_lines(shown, widths).alias(_LINES))
         _write_summary(
             wb, fmt, shown, exceptions, rules, summary_rows, changes, header_text, columns_by
         )
@@ -355,7 +359,7 @@ def _write_case_sheet(
         index=sheet.index,
         frame=rows.select([col.key for col in cols]),
         blank_columns=frozenset(c for c, col in enumerate(cols) if col.kind == "fill"),
-        lines=row_lines(rows, widths),
+        lines=rows.get_column(_LINES) if _LINES in rows.columns else row_lines(rows, widths),
         line_height=LINE_HEIGHT,
     )
 
