@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -304,7 +305,9 @@ _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 def _sheets_by_style(path: Path, ids: dict) -> dict[str, str]:
     """Every worksheet part of a workbook, its style indices replaced by what the style is
     (font, fill, border, number format, alignment, protection), numbered through `ids`: two
-    workbooks that number the same formats in another order compare equal, no other."""
+    workbooks that number the same formats in another order compare equal, no other. Shared
+    strings are written in line and the optional row spans left out, so that a workbook
+    xlsxwriter wrote in memory compares with one it wrote in constant-memory mode."""
     import xml.etree.ElementTree as ET
     import zipfile
 
@@ -331,25 +334,38 @@ def _sheets_by_style(path: Path, ids: dict) -> dict[str, str]:
                 tuple(ET.tostring(c) for c in xf),
             )
             canon.append(ids.setdefault(key, len(ids)))
+        shared = []
+        if "xl/sharedStrings.xml" in z.namelist():
+            text = z.read("xl/sharedStrings.xml").decode()
+            shared = re.findall(r"<si>(.*?)</si>", text, re.S)
         pattern = re.compile(r'(<c r="[A-Z]+\d+" s|<col [^>]*? style)="(\d+)"')
-        return {
-            name: pattern.sub(
+        out = {}
+        for name in z.namelist():
+            if not name.startswith("xl/worksheets/"):
+                continue
+            xml = pattern.sub(
                 lambda m: f'{m.group(1)}="#{canon[int(m.group(2))]}"', z.read(name).decode()
             )
-            for name in z.namelist()
-            if name.startswith("xl/worksheets/")
-        }
+            xml = re.sub(
+                r't="s"><v>(\d+)</v></c>',
+                lambda m: f't="inlineStr"><is>{shared[int(m.group(1))]}</is></c>',
+                xml,
+            )
+            out[name] = re.sub(r' spans="\d+:\d+"', "", xml)
+        return out
 
 
-def _both_ways(frame: pl.DataFrame, rules: list, tmp_path: Path, monkeypatch) -> tuple:  # type: ignore[no-untyped-def]
+def _both_ways(  # type: ignore[no-untyped-def]
+    frame: pl.DataFrame, rules: list, tmp_path: Path, monkeypatch, quarantine=None
+) -> tuple:
     from linkaudit.report.workbook import write_workbook
 
     fast, slow = tmp_path / "fast" / "x.xlsx", tmp_path / "slow" / "x.xlsx"
     summary = [{"rule_id": r.id, "persons": 1, "households": 1} for r in rules]
-    write_workbook(frame, rules, summary, None, fast, changes={"new": frame.height})
+    write_workbook(frame, rules, summary, quarantine, fast, changes={"new": frame.height})
     with monkeypatch.context() as m:
         m.setattr(workbook, "_write_case_sheet", _per_cell_case_sheet)
-        write_workbook(frame, rules, summary, None, slow, changes={"new": frame.height})
+        write_workbook(frame, rules, summary, quarantine, slow, changes={"new": frame.height})
     ids: dict = {}
     return _sheets_by_style(fast, ids), _sheets_by_style(slow, ids), fast
 
@@ -418,11 +434,23 @@ def _rules() -> list:
     ]
 
 
-def test_case_rows_are_what_xlsxwriter_writes_cell_by_cell(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_case_rows_are_what_xlsxwriter_writes_cell_by_cell(
+    tmp_path, monkeypatch, in_memory
+) -> None:
+    quarantine = None
+    if not in_memory:  # as for a long quarantine sheet: xlsxwriter in constant-memory mode
+        monkeypatch.setattr(workbook, "IN_MEMORY_ROWS", 0)
+        quarantine = pl.DataFrame(
+            {"registry": ["poverty"], "file": ["p.csv"], "row": [7], "column": ["x"]}
+        ).with_columns(reason=pl.lit("bad date"))
     rules = _rules()
     frame = _tricky_frame([r.id for r in rules])
-    fast, slow, _ = _both_ways(frame, rules, tmp_path, monkeypatch)
-    assert fast.keys() == slow.keys() and len(fast) == 4  # summary, new, r1, r2
+    fast, slow, path = _both_ways(frame, rules, tmp_path, monkeypatch, quarantine)
+    with zipfile.ZipFile(path) as z:  # each mode as asked: shared strings only in memory
+        assert ("xl/sharedStrings.xml" in z.namelist()) is in_memory
+    # summary, new, r1, r2 (and the quarantine)
+    assert fast.keys() == slow.keys() and len(fast) == 4 + (not in_memory)
     for name in fast:
         assert fast[name] == slow[name], name
     # The data is really there (not two empty sheets): rows, heights, escapes, cut text.

@@ -11,8 +11,9 @@ The summary sheet counts flagged cases by rule (rows) and township (columns, or 
 township's own workbook) with totals, then lists the rules not applied and why.
 
 Every text cell is written as a string (never evaluated as a formula) and ID-shaped text is
-masked in every sheet. xlsxwriter's constant-memory temp files stay in the output's private
-temp folder (report.atomic.atomic_path).
+masked in every sheet. The case rows are built in bulk (report.sheet_xml) and added to the
+package xlsxwriter writes; xlsxwriter works in memory, or, for a long quarantine sheet, with
+constant-memory temp files in the output's private temp folder (report.atomic.atomic_path).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from linkaudit.report.sheet_xml import SheetRows, insert_rows
 
 #: Excel's sheet limit is 1,048,576 rows: the header plus this many rows of cases.
 MAX_DATA_ROWS = 1_048_575
+#: Up to this many quarantined rows, xlsxwriter writes the workbook in memory.
+IN_MEMORY_ROWS = 50_000
 
 DISCLAIMER_ZH = DISCLAIMER.split(" Flags are")[0]
 
@@ -218,6 +221,9 @@ def write_workbook(
             {
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
+                # Its own cells are few (the case rows are not its): in memory, no temp file
+                # per part. Many quarantined rows are written row by row through a temp file.
+                "in_memory": quarantine is None or quarantine.height <= IN_MEMORY_ROWS,
                 "constant_memory": True,
                 "tmpdir": str(tmp.parent),
             },
