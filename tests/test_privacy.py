@@ -480,23 +480,23 @@ def test_xlsx_failure_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))  # where $TMPDIR files would go
     out = tmp_path / "ws" / "out"
     seen: dict[str, object] = {}
-    import xlsxwriter.worksheet
+    from linkaudit.report import sheet_xml
 
-    real = xlsxwriter.worksheet.Worksheet.write_string
-    calls = {"n": 0}
+    real = sheet_xml.rows_xml
 
-    def failing(self, row, col, *args):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 200:  # well into the data rows: temp files are open
-            private = sorted((tmp_path / "ws").glob(f"{TMP_PREFIX}*"))
-            seen["private"] = private
-            seen["files"] = [p for d in private for p in d.iterdir()]
-            seen["mode"] = [d.stat().st_mode & 0o777 for d in private]
-            seen["system"] = list(system_tmp.iterdir())
-            raise OSError(28, "No space left on device")
-        return real(self, row, col, *args)
+    def failing(*args):  # type: ignore[no-untyped-def]
+        for n, piece in enumerate(real(*args)):
+            if n == 3:  # well into the data rows (in the worker thread): temp files are open
+                private = sorted((tmp_path / "ws").glob(f"{TMP_PREFIX}*"))
+                seen["private"] = private
+                seen["files"] = [p for d in private for p in d.iterdir()]
+                seen["mode"] = [d.stat().st_mode & 0o777 for d in private]
+                seen["system"] = list(system_tmp.iterdir())
+                raise OSError(28, "No space left on device")
+            yield piece
 
-    monkeypatch.setattr(xlsxwriter.worksheet.Worksheet, "write_string", failing)
+    monkeypatch.setattr(sheet_xml, "rows_xml", failing)
+    monkeypatch.setattr(sheet_xml, "CHUNK_ROWS", 10)
     frame = pl.DataFrame({c: ["450124199001011234"] * 100 for c in outputs.EXCEPTION_COLUMNS})
     frame = frame.with_columns(pl.lit("r1").alias("rule_id"), pl.lit("new").alias("status"))
     from linkaudit.audit.rules import Rule
@@ -514,8 +514,8 @@ def test_xlsx_failure_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
     empty_q = pl.DataFrame(schema={"registry": pl.Utf8, "file": pl.Utf8, "row": pl.Int64})
     with pytest.raises(OSError, match="No space left"):
         write_xlsx(frame, [rule], [], empty_q, out / "exceptions.xlsx")
-    # While writing: one private folder (0700) beside out/, holding xlsxwriter's temp files
-    # and the workbook being written; nothing in the system temp folder.
+    # While writing: one private folder (0700) beside out/, holding the workbook xlsxwriter
+    # wrote and the one being written; nothing in the system temp folder.
     assert len(seen["private"]) == 1 and seen["mode"] == [0o700]  # type: ignore[arg-type]
     assert len(seen["files"]) >= 2 and seen["system"] == []  # type: ignore[arg-type]
     # After the failure: all gone, no partial output.

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from linkaudit.history import (
 from linkaudit.link.engine import LinkReport, link_inputs_hash, link_workspace
 from linkaudit.load import LoadReport, load_workspace
 from linkaudit.privacy import id_column_warnings
-from linkaudit.report.html import build_report_data, write_report
+from linkaudit.report.html import build_report_data, render_page, write_page
 from linkaudit.report.outputs import (
     EXCEPTION_COLUMNS,
     build_exceptions,
@@ -50,7 +51,7 @@ from linkaudit.report.outputs import (
     write_json,
     write_xlsx,
 )
-from linkaudit.report.publish import OutputSet, check_output
+from linkaudit.report.publish import OutputSet, check_output, timed
 from linkaudit.report.workbook import split_workbooks
 
 if TYPE_CHECKING:
@@ -246,7 +247,12 @@ def _write_outputs(
     summary["cases"] = history.counts
     summary["resolved_cases"] = history.resolved.get_column("case_id").to_list()
     outputs = OutputSet(out, summary["run_id"])
+    # report.html is drawn (Python, holding the GIL) while the workbooks are compressed and the
+    # CSVs written (zlib and polars, which let go of it); only this thread writes files.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="report")
     try:
+        report_data = build_report_data(ws, summary, rules, done.link, history, manifest)
+        report = pool.submit(timed, render_page, report_data)
         write_csv(reported, outputs.path("exceptions.csv"))
         fault_point("outputs_half")
         write_csv(done.links, outputs.path("links.csv"))
@@ -263,12 +269,11 @@ def _write_outputs(
             folder = "townships" if split_by == "township" else "villages"
             split_workbooks(reported_zh, rules, summary_rows, outputs.path(folder), by=split_by)
         summary["timings_seconds"]["outputs"] = round(time.perf_counter() - started, 3)
+        page, seconds = report.result()
         t_report = time.perf_counter()
-        write_report(
-            outputs.path("report.html"),
-            build_report_data(ws, summary, rules, done.link, history, manifest),
-        )
-        summary["timings_seconds"]["report"] = round(time.perf_counter() - t_report, 3)
+        write_page(outputs.path("report.html"), page)
+        seconds += time.perf_counter() - t_report
+        summary["timings_seconds"]["report"] = round(seconds, 3)
         summary["timings_seconds"]["total"] = round(time.perf_counter() - run_started, 3)
         write_json(summary, outputs.path("summary.json"))
         fault_point("outputs_staged")
@@ -283,6 +288,7 @@ def _write_outputs(
             raise
         raise fault from None
     finally:
+        pool.shutdown()  # waits for the report thread (on an error elsewhere, too)
         outputs.discard()
 
 

@@ -518,9 +518,18 @@ New includes reopened cases; resolved are cases of the previous run no longer fl
     )
 
 
-def write_report(path: Path, data: dict[str, Any]) -> None:
+def render_page(data: dict[str, Any]) -> str:
+    """The whole page, plotly.js included: all the work of the report and none of its file
+    (it runs in a worker thread while the workbooks are written; see audit.run)."""
     from plotly.offline import get_plotlyjs
 
-    text = render_report(data, get_plotlyjs())
+    return render_report(data, get_plotlyjs())
+
+
+def write_page(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_report(path: Path, data: dict[str, Any]) -> None:
+    write_page(path, render_page(data))

@@ -124,7 +124,8 @@ def write_csv(frame: pl.DataFrame, path: Path) -> None:
     frame = neutralise_formulas(mask_frame(frame))
     with atomic_path(path) as tmp:
         # UTF-8 with BOM so that Excel opens Chinese text correctly; machines read it too.
-        tmp.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8"))
+        # Written by polars straight to the file (no Python string of the whole CSV).
+        frame.write_csv(tmp, include_bom=True)
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

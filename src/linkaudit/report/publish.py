@@ -21,7 +21,10 @@ import ctypes.util
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from linkaudit.errors import LinkauditError, environment_error
 from linkaudit.privacy import TMP_PREFIX, remove_stale_tmpdirs
@@ -40,6 +43,16 @@ OUTPUT_NAMES = frozenset(
     }
 )
 _PARTIAL = ".partial"
+
+
+T = TypeVar("T")
+
+
+def timed(work: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """`work(*args)` (e.g. in a worker thread) and the seconds it took."""
+    t = time.perf_counter()
+    result = work(*args)
+    return result, time.perf_counter() - t
 
 
 def sets_dir(output: Path) -> Path:

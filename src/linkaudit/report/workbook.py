@@ -11,8 +11,9 @@ The summary sheet counts flagged cases by rule (rows) and township (columns, or 
 township's own workbook) with totals, then lists the rules not applied and why.
 
 Every text cell is written as a string (never evaluated as a formula) and ID-shaped text is
-masked in every sheet. xlsxwriter's constant-memory temp files stay in the output's private
-temp folder (report.atomic.atomic_path).
+masked in every sheet. The case rows are built in bulk (report.sheet_xml) and added to the
+package xlsxwriter writes; xlsxwriter works in memory, or, for a long quarantine sheet, with
+constant-memory temp files in the output's private temp folder (report.atomic.atomic_path).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ from linkaudit.report.labels import (
     SEVERITY_ZH,
     STATUS_ZH,
 )
+from linkaudit.report.sheet_xml import SheetRows, insert_rows
 
 #: Excel's sheet limit is 1,048,576 rows: the header plus this many rows of cases.
 MAX_DATA_ROWS = 1_048_575
+#: Up to this many quarantined rows, xlsxwriter writes the workbook in memory.
+IN_MEMORY_ROWS = 50_000
 
 DISCLAIMER_ZH = DISCLAIMER.split(" Flags are")[0]
 
@@ -75,6 +79,8 @@ CASE_SHEET_COLUMNS = (
 )
 #: Points per printed line of a case row (10-point type), for row heights.
 LINE_HEIGHT = 13.5
+#: The column of `shown` holding each row's printed lines (see row_lines).
+_LINES = "_lines"
 CASE_SHEET_HEADERS = [c.header for c in CASE_SHEET_COLUMNS]
 QUARANTINE_HEADERS = ["登记册 registry", "文件 file", "行 row", "列 column", "原因 reason"]
 
@@ -208,11 +214,16 @@ def write_workbook(
     ]
     header_text = f"扶贫对象疑点核实表 {mask_text(area)}" if area else "扶贫对象疑点核实表"
     with atomic_path(path) as tmp:
+        # xlsxwriter writes everything but the case rows; insert_rows adds them into tmp.
+        frame_path = tmp.with_name(f"frame-{tmp.name}")
         wb = xlsxwriter.Workbook(
-            str(tmp),
+            str(frame_path),
             {
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
+                # Its own cells are few (the case rows are not its): in memory, no temp file
+                # per part. Many quarantined rows are written row by row through a temp file.
+                "in_memory": quarantine is None or quarantine.height <= IN_MEMORY_ROWS,
                 "constant_memory": True,
                 "tmpdir": str(tmp.parent),
             },
@@ -220,22 +231,31 @@ def write_workbook(
         wb.set_properties({"title": "linkaudit exceptions", "comments": DISCLAIMER})
         fmt = _Formats(wb)
         widths = _widths(display_widths(shown))
+        # Each row's printed lines, once for the workbook; its sheets are filters of `shown`.
+        shown = shown.with_columns(row_lines(shown, widths).alias(_LINES))
         _write_summary(
             wb, fmt, shown, exceptions, rules, summary_rows, changes, header_text, columns_by
         )
         used: set[str] = set()
+        case_rows: list[SheetRows] = []
         if changes is not None:
             fresh = shown.filter(pl.col("status").is_in([STATUS_ZH["new"], STATUS_ZH["reopened"]]))
-            _write_case_sheets(wb, fmt, "本次新增 New", "new", fresh, widths, used, header_text)
+            case_rows += _write_case_sheets(
+                wb, fmt, "本次新增 New", "new", fresh, widths, used, header_text
+            )
         for rule in rules:
             rows = shown.filter(pl.col("rule_id") == rule.id)
             if only_flagged_rules and rows.height == 0:
                 continue
-            _write_case_sheets(wb, fmt, rule.title.zh, rule.id, rows, widths, used, header_text)
+            case_rows += _write_case_sheets(
+                wb, fmt, rule.title.zh, rule.id, rows, widths, used, header_text
+            )
         if quarantine is not None and quarantine.height:
             sheet = wb.add_worksheet(_sheet_name("未能读取的行", "quarantine", used))
             _write_quarantine(sheet, fmt, quarantine, header_text)
         wb.close()
+        insert_rows(frame_path, tmp, case_rows)
+        frame_path.unlink()
 
 
 #: Type of the technical columns (7 point) against the others (10 point).
@@ -286,19 +306,22 @@ def _write_case_sheets(
     widths: dict[str, float],
     used: set[str],
     header_text: str,
-) -> None:
+) -> list[SheetRows]:
     """A rule's cases on one sheet, or on several when they pass Excel's row limit."""
     chunks = max(1, -(-rows.height // MAX_DATA_ROWS))
+    sheets = []
     for part in range(chunks):
         name = title if chunks == 1 else f"{title} ({part + 1})"
         sheet = wb.add_worksheet(_sheet_name(name, key, used))
         chunk = rows.slice(part * MAX_DATA_ROWS, MAX_DATA_ROWS)
-        _write_case_sheet(sheet, fmt, chunk, widths, header_text)
+        sheets.append(_write_case_sheet(sheet, fmt, chunk, widths, header_text))
+    return sheets
 
 
 def _write_case_sheet(
     sheet: Any, fmt: _Formats, rows: pl.DataFrame, widths: dict[str, float], header_text: str
-) -> None:
+) -> SheetRows:
+    """A case sheet's header, layout and protection; its rows, for sheet_xml.insert_rows."""
     cols = CASE_SHEET_COLUMNS
     n = max(rows.height, 1)
     for c, col in enumerate(cols):
@@ -335,19 +358,16 @@ def _write_case_sheet(
     )
     for c, col in enumerate(cols):
         sheet.write_string(0, c, col.header, fmt.for_header(col))
-    formats = [fmt.for_column(col) for col in cols]
-    fill_cols = [c for c, col in enumerate(cols) if col.kind == "fill"]
-    write_string, write_blank, set_row = sheet.write_string, sheet.write_blank, sheet.set_row
-    lines = row_lines(rows, widths).to_list()
-    for r, values in enumerate(rows.iter_rows(), start=1):
-        if lines[r - 1] > 1:
-            set_row(r, LINE_HEIGHT * lines[r - 1] + 2)
-        for c, value in enumerate(values):
-            if value is None or value == "":
-                if c in fill_cols:
-                    write_blank(r, c, None, formats[c])  # unlocked, for the cadre to fill
-                continue
-            write_string(r, c, value, formats[c])
+    # The data rows are added after wb.close(), built in bulk (see report.sheet_xml): each
+    # cell written with its column's format, empty cells of the cadre's (unlocked) columns
+    # as styled blanks, wrapped rows given their height.
+    return SheetRows(
+        index=sheet.index,
+        frame=rows.select([col.key for col in cols]),
+        blank_columns=frozenset(c for c, col in enumerate(cols) if col.kind == "fill"),
+        lines=rows.get_column(_LINES) if _LINES in rows.columns else row_lines(rows, widths),
+        line_height=LINE_HEIGHT,
+    )
 
 
 def _write_summary(
