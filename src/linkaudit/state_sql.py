@@ -98,3 +98,8 @@ def rerun_state_read_sql() -> str:
         "SELECT run_id, started_at, settings, inputs, workspace, day, expiries, outputs "
         f"FROM {RERUN_STATE} WHERE run_id = ?"
     )
+
+
+def table_names_sql() -> str:
+    """Every table of the workspace, by name (one query instead of one per table)."""
+    return "SELECT DISTINCT table_name FROM information_schema.tables"

@@ -33,6 +33,7 @@ import functools
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ from linkaudit.state_sql import (
     rerun_state_insert_sql,
     rerun_state_read_sql,
     rerun_state_table_sql,
+    table_names_sql,
 )
 
 if TYPE_CHECKING:
@@ -103,21 +105,23 @@ def _digest(value: Any) -> str:
 
 @functools.cache
 def _tool_digest() -> str:
-    """The tool's version, a digest of its own source and data files (an edited checkout
-    is another tool) and the DuckDB version."""
+    """The tool's version, the DuckDB version and the name, size and modification time of
+    each of its own source and data files (an edited checkout is another tool; reading the
+    files' bytes would cost more than the rest of the check)."""
     import duckdb
 
     from linkaudit._version import __version__
 
-    package = Path(__file__).resolve().parents[1]
-    files = sorted(
-        p
-        for p in package.rglob("*")
-        if p.suffix in (".py", ".yaml", ".yml", ".json") and "__pycache__" not in p.parts
-    )
     code = hashlib.sha256()
-    for p in files:
-        code.update(p.relative_to(package).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    stack = [Path(__file__).resolve().parents[1]]
+    while stack:
+        for entry in sorted(os.scandir(stack.pop()), key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != "__pycache__":
+                    stack.append(Path(entry.path))
+            elif entry.name.endswith((".py", ".yaml", ".yml", ".json")):
+                st = entry.stat()
+                code.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return f"{__version__} {code.hexdigest()} duckdb {duckdb.__version__}"
 
 
@@ -161,13 +165,18 @@ def fingerprint(
     return Fingerprint(settings, day, expiries)
 
 
-def _workspace_state(ws: Workspace) -> str | None:
+def _tables(ws: Workspace) -> set[str]:
+    return {str(r[0]) for r in ws.rows(table_names_sql())}
+
+
+def _workspace_state(ws: Workspace, tables: set[str] | None = None) -> str | None:
     """A digest of the state tables and of the outcomes imported; None when the history is
     missing (nothing to compare)."""
-    if not ws.has_table("verifications"):
+    tables = _tables(ws) if tables is None else tables
+    if "verifications" not in tables:
         return None
     state: dict[str, Any] = {
-        t: ws.rows(all_rows_sql(t)) if ws.has_table(t) else None for t in _STATE_TABLES
+        t: ws.rows(all_rows_sql(t)) if t in tables else None for t in _STATE_TABLES
     }
     state["verifications"] = ws.row(verifications_digest_sql())
     return _digest(state)
@@ -283,13 +292,17 @@ def check_unchanged(
         return None, "no workspace yet"
     today = today or dt.datetime.now(dt.UTC).date()
     current = fingerprint(manifest, rules_override, split_by, baseline, today)
-    with Workspace(manifest.database, read_only=True) as ws:
-        return _compare(ws, manifest, current, split_by)
+    # The inputs are hashed while the workspace opens (hashlib lets go of the GIL); the
+    # outputs only once it is open: the workspace lock keeps other runs from publishing.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        inputs = pool.submit(_input_digests, manifest)
+        with Workspace(manifest.database, read_only=True) as ws:
+            return _compare(ws, manifest, current, split_by, inputs)
 
 
-def _recorded(ws: Workspace) -> tuple[Any, ...] | None:
+def _recorded(ws: Workspace, tables: set[str]) -> tuple[Any, ...] | None:
     """The latest recorded run's fingerprint row, if it left one."""
-    if not (ws.has_table("runs") and ws.has_table(RERUN_STATE)):
+    if not {"runs", RERUN_STATE} <= tables:
         return None
     latest = ws.value(run_at_sql(0, False))
     if latest is None:
@@ -298,9 +311,14 @@ def _recorded(ws: Workspace) -> tuple[Any, ...] | None:
 
 
 def _compare(
-    ws: Workspace, manifest: Manifest, current: Fingerprint, split_by: str | None
+    ws: Workspace,
+    manifest: Manifest,
+    current: Fingerprint,
+    split_by: str | None,
+    inputs_now: Future[dict[str, str | None]],
 ) -> tuple[UnchangedRun | None, str]:
-    row = _recorded(ws)
+    tables = _tables(ws)
+    row = _recorded(ws, tables)
     if row is None:
         return None, "the latest run left no fingerprint (a first run, or an older workspace)"
     run_id, started_at, settings, inputs, workspace, day, expiries, outputs = row
@@ -311,11 +329,17 @@ def _compare(
     changed = sorted(k for k in keys if recorded.get(k) != current.settings.get(k))
     if changed:
         return None, f"changed since run {run_id}: {', '.join(changed)}"
-    if _workspace_state(ws) != workspace:
+    if _workspace_state(ws, tables) != workspace:
         return None, f"the workspace changed since run {run_id} (a load, link or outcome import)"
     if _expiry_between(json.loads(expiries), day, current.day):
         return None, f"an exemption expires between {day} and {current.day}"
-    changed = _changed_inputs(manifest, json.loads(inputs))
+    recorded_inputs = json.loads(inputs)
+    digests = inputs_now.result()
+    changed = sorted(
+        n
+        for n in recorded_inputs.keys() | digests.keys()
+        if recorded_inputs.get(n) != digests.get(n) or digests.get(n) is None
+    )
     if changed:
         return None, f"inputs changed since run {run_id}: {', '.join(changed)}"
     if _stray_sets(manifest.output, run_id):
@@ -339,19 +363,15 @@ def _expiry_between(expiries: list[str], day: dt.date, today: dt.date) -> bool:
     return any(earlier <= dt.date.fromisoformat(e) < later for e in expiries)
 
 
-def _changed_inputs(manifest: Manifest, recorded: dict[str, str]) -> list[str]:
-    """The registries whose file is not the one the run loaded (or is unreadable)."""
-    if set(recorded) != set(manifest.registries):
-        return sorted(set(recorded) ^ set(manifest.registries))
-    changed = []
+def _input_digests(manifest: Manifest) -> dict[str, str | None]:
+    """Each registry file's SHA-256 (None: it cannot be read)."""
+    digests: dict[str, str | None] = {}
     for name, reg in manifest.registries.items():
         try:
-            same = file_digest(reg.path) == recorded[name]
+            digests[name] = file_digest(reg.path)
         except OSError:
-            same = False
-        if not same:
-            changed.append(name)
-    return changed
+            digests[name] = None
+    return digests
 
 
 def _stray_sets(output: Path, run_id: str) -> bool:

@@ -147,13 +147,15 @@ def render_audit(result: AuditResult) -> None:
 def render_summary(summary: dict[str, Any], outputs: list[str]) -> None:
     """A run's summary for people: warnings and notes on stderr, the registries and the
     flags by rule, changes since the baseline, the files written."""
-    from linkaudit.audit.unknown_values import unknown_value_warnings
     from linkaudit.report.labels import SEVERITY_ZH
 
     for warning in [*summary.get("link_warnings", []), *summary.get("warnings", [])]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
-    for line in unknown_value_warnings(summary.get("unknown_values", {})):
-        err_console.print(f"[yellow]warning:[/] {escape(line)}")
+    if summary.get("unknown_values"):  # its module loads polars: only when there is news
+        from linkaudit.audit.unknown_values import unknown_value_warnings
+
+        for line in unknown_value_warnings(summary["unknown_values"]):
+            err_console.print(f"[yellow]warning:[/] {escape(line)}")
     for note in summary.get("load_notes", []) + summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     render_registries(summary)
