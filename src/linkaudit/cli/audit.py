@@ -115,7 +115,7 @@ def audit(
         if json_out:
             print_json({**same.summary, "unchanged_since": same.run_id})
         else:
-            render_summary(same.summary, list(same.outputs.values()))
+            render_summary(same.summary, list(same.outputs.values()), verb="kept")
         if same.fails(fail_on.value):
             raise typer.Exit(1)
         return
@@ -144,9 +144,9 @@ def render_audit(result: AuditResult) -> None:
     render_summary(result.summary, list(result.outputs.values()))
 
 
-def render_summary(summary: dict[str, Any], outputs: list[str]) -> None:
+def render_summary(summary: dict[str, Any], outputs: list[str], verb: str = "wrote") -> None:
     """A run's summary for people: warnings and notes on stderr, the registries and the
-    flags by rule, changes since the baseline, the files written."""
+    flags by rule, changes since the baseline, the files written (or kept)."""
     from linkaudit.report.labels import SEVERITY_ZH
 
     for warning in [*summary.get("link_warnings", []), *summary.get("warnings", [])]:
@@ -195,7 +195,7 @@ def render_summary(summary: dict[str, Any], outputs: list[str]) -> None:
     render_changes(summary)
     console.print("Flags are suspects for field verification, not verdicts.")
     for path in outputs:
-        console.print(f"  wrote {escape(path)}")
+        console.print(f"  {verb} {escape(path)}")
 
 
 def render_changes(summary: dict[str, Any]) -> None:
