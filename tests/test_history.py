@@ -123,7 +123,10 @@ def test_unchanged_second_run_reuses_everything(workspace: Path) -> None:
 def test_fail_on_new_exit_codes(runner, workspace: Path) -> None:
     manifest = workspace / "linkaudit.yaml"
     assert run(runner, "audit", manifest, "--fail-on", "new", "-q").exit_code == 1  # all new
-    assert run(runner, "audit", manifest, "--fail-on", "new", "-q").exit_code == 0  # nothing new
+    # Unchanged: the first run stands, and so does its answer (see test_rerun_fast.py).
+    assert run(runner, "audit", manifest, "--fail-on", "new", "-q").exit_code == 1
+    forced = run(runner, "audit", manifest, "--fail-on", "new", "-q", "--force")
+    assert forced.exit_code == 0  # a full rerun against the first run: nothing new
     assert run(runner, "audit", manifest, "--fail-on", "any", "-q").exit_code == 1
     assert run(runner, "audit", manifest, "--fail-on", "none", "-q").exit_code == 0
     person, car = single_car_owners(workspace)[0]

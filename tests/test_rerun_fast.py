@@ -305,3 +305,15 @@ def test_recorded_fingerprint_names_every_output(runner, ws: Path) -> None:
         "split_by",
         "tool",
     ]
+
+
+def test_a_workspace_that_cannot_be_opened_for_reading_is_a_full_run(runner, ws: Path) -> None:
+    _first(runner, ws)
+    manifest = load_manifest(ws)
+    assert check_unchanged(manifest)[0] is not None
+    writer = duckdb.connect(str(ws.parent / "ws.duckdb"))  # held open for writing
+    try:
+        same, why = check_unchanged(manifest)
+    finally:
+        writer.close()
+    assert same is None and why.startswith("the workspace cannot be read as it is")

@@ -1,5 +1,6 @@
 """Where the shipped rule catalogue is: `rules/` in a source checkout, package data
-(`linkaudit/rules/`) when installed; and which rules an audit reads."""
+(`linkaudit/rules/`) when installed; and which rule files an audit reads (light: the
+unchanged-rerun check hashes them without loading the rule models)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ def rule_paths(manifest: Manifest, override: list[Path] | None = None) -> list[P
     if override:
         return override
     return manifest.rules or [shipped_rules_dir()]
+
+
+def rule_files(paths: list[Path]) -> list[Path]:
+    """YAML files named by paths (folders are searched, sorted for a stable order)."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml"))
+        else:
+            files.append(p)
+    return files

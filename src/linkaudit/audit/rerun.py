@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from linkaudit.audit.catalogue import rule_paths
-from linkaudit.audit.rules import rule_files
+from linkaudit.audit.catalogue import rule_files, rule_paths
 from linkaudit.history_sql import run_at_sql, verifications_digest_sql
 from linkaudit.state_sql import (
     RERUN_STATE,
@@ -279,7 +278,10 @@ def check_unchanged(
     today: dt.date | None = None,
 ) -> tuple[UnchangedRun | None, str]:
     """unchanged_run, and why a full run is needed ('' when it is not)."""
+    import duckdb
+
     from linkaudit.engines.duckdb import Workspace
+    from linkaudit.errors import LinkauditError
 
     if force:
         return None, "--force"
@@ -296,8 +298,13 @@ def check_unchanged(
     # outputs only once it is open: the workspace lock keeps other runs from publishing.
     with ThreadPoolExecutor(max_workers=1) as pool:
         inputs = pool.submit(_input_digests, manifest)
-        with Workspace(manifest.database, read_only=True) as ws:
-            return _compare(ws, manifest, current, split_by, inputs)
+        try:
+            with Workspace(manifest.database, read_only=True) as ws:
+                return _compare(ws, manifest, current, split_by, inputs)
+        except (LinkauditError, duckdb.Error) as exc:
+            # e.g. a log to replay after a crash, or a table of an older layout: the full
+            # run opens the workspace for writing, and says what is wrong if anything is.
+            return None, f"the workspace cannot be read as it is ({type(exc).__name__})"
 
 
 def _recorded(ws: Workspace, tables: set[str]) -> tuple[Any, ...] | None:
