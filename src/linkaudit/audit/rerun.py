@@ -384,8 +384,9 @@ def _input_digests(manifest: Manifest) -> dict[str, str | None]:
 def _stray_sets(output: Path, run_id: str) -> bool:
     """Whether a killed run left a staging set or a private temp folder (a full run's
     publishing removes them; the fast path writes nothing, so it leaves that to a full run)."""
+    root = sets_dir(output)
     try:
-        if any(e.name != run_id for e in sets_dir(output).iterdir()):
+        if root.exists() and any(e.name != run_id for e in root.iterdir()):
             return True
         return any(output.parent.glob(f"{_TMP_PREFIX}*"))
     except OSError:
