@@ -124,6 +124,8 @@ def test_fail_on_new_exit_codes(runner, workspace: Path) -> None:
     manifest = workspace / "linkaudit.yaml"
     assert run(runner, "audit", manifest, "--fail-on", "new", "-q").exit_code == 1  # all new
     assert run(runner, "audit", manifest, "--fail-on", "new", "-q").exit_code == 0  # nothing new
+    forced = run(runner, "audit", manifest, "--fail-on", "new", "-q", "--force")
+    assert forced.exit_code == 0  # a full rerun against the first run: nothing new either
     assert run(runner, "audit", manifest, "--fail-on", "any", "-q").exit_code == 1
     assert run(runner, "audit", manifest, "--fail-on", "none", "-q").exit_code == 0
     person, car = single_car_owners(workspace)[0]

@@ -28,6 +28,7 @@ __all__ = [
     "run_ids_sql",
     "runs_with_prefix_sql",
     "verification_status_sql",
+    "verifications_digest_sql",
 ]
 
 #: Each history table and its columns, in order (an INSERT of a frame follows this order).
@@ -184,3 +185,9 @@ def verification_status_sql() -> str:
         GROUP BY c.rule_id, coalesce(c.township, '')
         ORDER BY c.rule_id, township
         """
+
+
+def verifications_digest_sql() -> str:
+    """How many field outcomes were imported, and when the last one was (outcomes are only
+    ever appended): any import changes the pair."""
+    return "SELECT count(*), CAST(max(imported_at) AS VARCHAR) FROM verifications"

@@ -69,3 +69,37 @@ def quarantine_rows_sql() -> str:
         'SELECT registry, file, "row", "column", reason FROM quarantine '
         'ORDER BY registry, "row", "column"'
     )
+
+
+#: A recorded run's fingerprint (see `audit.rerun`): what its results were computed from and
+#: the checksums of the outputs it published. One row: the latest recorded run's.
+RERUN_STATE = "rerun_state"
+
+
+def rerun_state_table_sql() -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {RERUN_STATE} (run_id VARCHAR, started_at VARCHAR, "
+        "settings VARCHAR, inputs VARCHAR, workspace VARCHAR, day DATE, expiries VARCHAR, "
+        "outputs VARCHAR)"
+    )
+
+
+def rerun_state_clear_sql() -> str:
+    return f"DELETE FROM {RERUN_STATE}"
+
+
+def rerun_state_insert_sql() -> str:
+    return f"INSERT INTO {RERUN_STATE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def rerun_state_read_sql() -> str:
+    """The fingerprint of one run (parameter: its id)."""
+    return (
+        "SELECT run_id, started_at, settings, inputs, workspace, day, expiries, outputs "
+        f"FROM {RERUN_STATE} WHERE run_id = ?"
+    )
+
+
+def table_names_sql() -> str:
+    """Every table of the workspace, by name (one query instead of one per table)."""
+    return "SELECT DISTINCT table_name FROM information_schema.tables"

@@ -10,19 +10,37 @@ The engines that run SQL over them are in `linkaudit.engines`.
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
+
+    QUARANTINE_SCHEMA: dict[str, type[pl.DataType]]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-QUARANTINE_SCHEMA = {
-    "registry": pl.Utf8,
-    "file": pl.Utf8,
-    "row": pl.Int64,
-    "column": pl.Utf8,
-    "reason": pl.Utf8,
-}
+
+@functools.cache
+def _quarantine_schema() -> dict[str, Any]:
+    import polars as pl
+
+    return {
+        "registry": pl.Utf8,
+        "file": pl.Utf8,
+        "row": pl.Int64,
+        "column": pl.Utf8,
+        "reason": pl.Utf8,
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # QUARANTINE_SCHEMA (polars types) made on first use: the SQL builders that import this
+    # leaf (quote_ident, table names) must not load polars (an unchanged rerun never does).
+    if name == "QUARANTINE_SCHEMA":
+        return _quarantine_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def quote_ident(name: str) -> str:

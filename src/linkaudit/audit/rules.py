@@ -30,6 +30,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from linkaudit.audit.catalogue import rule_files
 from linkaudit.errors import RuleError
 
 Severity = Literal["ineligible", "risk", "data_quality"]
@@ -99,17 +100,6 @@ def _rule_dicts(data: Any) -> list[Any]:
     if isinstance(data, dict) and "rules" in data and isinstance(data["rules"], list):
         return data["rules"]
     return [data]
-
-
-def rule_files(paths: list[Path]) -> list[Path]:
-    """YAML files named by paths (folders are searched, sorted for a stable order)."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml"))
-        else:
-            files.append(p)
-    return files
 
 
 def load_rules(paths: list[Path]) -> list[Rule]:

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +17,20 @@ import polars as pl
 import xlsxwriter.exceptions
 
 from linkaudit import state_sql
-from linkaudit.audit.catalogue import shipped_rules_dir
+from linkaudit.audit.catalogue import rule_paths
 from linkaudit.audit.engine import (
     RuleResult,
     RulesReport,
     adapt_rules,
     check_rules,
     run_rules,
+)
+from linkaudit.audit.rerun import (
+    Fingerprint,
+    fails_on,
+    fingerprint,
+    output_names,
+    record_fingerprint,
 )
 from linkaudit.audit.rules import Rule, load_rules, ruleset_hash
 from linkaudit.audit.unknown_values import unknown_values
@@ -72,18 +79,7 @@ class AuditResult:
 
     def fails(self, fail_on: str) -> bool:
         """Whether a nightly `--fail-on` condition holds: new (or reopened) cases, or any."""
-        counts = self.history.counts
-        if fail_on == "new":
-            return counts["new"] + counts["reopened"] > 0
-        if fail_on == "any":
-            return counts["exceptions"] > 0
-        return False
-
-
-def rule_paths(manifest: Manifest, override: list[Path] | None = None) -> list[Path]:
-    if override:
-        return override
-    return manifest.rules or [shipped_rules_dir()]
+        return fails_on(self.history.counts, fail_on)
 
 
 def load_manifest_rules(
@@ -138,11 +134,16 @@ def run_audit(
     started = time.perf_counter()
     manifest.require_as_of()
     check_output(manifest.output)  # before any work: an output folder we may not replace
+    now = dt.datetime.now(dt.UTC)
+    today = today or now.date()
+    # Fingerprinted before the rules and exemptions are read (see audit.rerun).
+    fp = fingerprint(manifest, rules_override, split_by, baseline, today)
     rule_notes: list[str] = []
     rules = load_manifest_rules(manifest, rules_override, notes=rule_notes)
     exemptions = load_exemptions(manifest)
-    now = dt.datetime.now(dt.UTC)
-    today = today or now.date()
+    fp = replace(
+        fp, expiries=tuple(sorted({e.expires.isoformat() for e in exemptions if e.expires}))
+    )
     run_id = _run_id(now)
     with Workspace(manifest.database) as ws:
         ensure_history(ws)
@@ -161,7 +162,7 @@ def run_audit(
             summary["warnings"] = id_column_warnings(data, manifest, rules)  # keys masked
             summary["unknown_values"] = unknown_values(data, manifest)
             _write_outputs(
-                ws, manifest, rules, done, history, summary, split_by, record, t, started
+                ws, manifest, rules, done, history, summary, split_by, record, t, started, fp
             )
         finally:
             close_data_engine(data, ws)
@@ -172,15 +173,8 @@ def run_audit(
         load=done.load,
         link=done.link,
         history=history,
-        outputs={name: str(manifest.output / name) for name in _output_names(split_by)},
+        outputs={name: str(manifest.output / name) for name in output_names(split_by)},
     )
-
-
-def _output_names(split_by: str | None) -> list[str]:
-    names = ["exceptions.xlsx", "exceptions.csv", "links.csv", "summary.json", "report.html"]
-    if split_by:
-        names.append("townships/" if split_by == "township" else "villages/")
-    return names
 
 
 def _compute(
@@ -236,9 +230,11 @@ def _write_outputs(
     record: bool,
     started: float,
     run_started: float,
+    fp: Fingerprint,
 ) -> None:
-    """Stage every output, record the run (cases and all, one transaction), then publish the
-    outputs as one set: a run whose outputs are out/ is in the history."""
+    """Stage every output, record the run (cases and all, one transaction) and its
+    fingerprint (audit.rerun), then publish the outputs as one set: a run whose outputs are
+    out/ is in the history."""
     quarantine = ws.frame(state_sql.quarantine_rows_sql())
     out = manifest.output
     summary_rows = [r.as_dict() for r in done.rules.results]
@@ -279,6 +275,7 @@ def _write_outputs(
         fault_point("outputs_staged")
         if record:
             record_run(ws, summary["run_id"], _started_at(summary), manifest, summary, history)
+            record_fingerprint(ws, summary, fp, outputs.staging)
         fault_point("recorded")
         outputs.publish()
         fault_point("published")

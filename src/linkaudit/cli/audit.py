@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -90,7 +90,7 @@ def audit(
     Cases are compared with the baseline run (new, persisting, reopened, resolved); cleared
     cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
     """
-    from linkaudit.audit.run import run_audit
+    from linkaudit.audit.rerun import unchanged_run
     from linkaudit.config import load_manifest
 
     config = load_manifest(manifest)
@@ -98,17 +98,32 @@ def audit(
         config.as_of = as_of.date()
     if engine is not None:
         config.engine.name = engine.value
+    options = {
+        "rules_override": rules,
+        "baseline": None if baseline == "none" else baseline,
+        "force": force,
+        "record": not no_record,
+        "split_by": split_by.value if split_by else None,
+    }
+    # Nothing changed since the latest run: its outputs and summary stand (nothing written).
+    same = unchanged_run(config, **options)  # type: ignore[arg-type]
+    if same is not None:
+        err_console.print(
+            f"unchanged since run {same.run_id} ({same.started_at}): outputs in "
+            f"{escape(_shown(config.output, config.root))}/ are that run's"
+        )
+        if json_out:
+            print_json({**same.summary, "unchanged_since": same.run_id})
+        else:
+            render_summary(same.summary, list(same.outputs.values()), verb="kept")
+        if same.fails(fail_on.value):
+            raise typer.Exit(1)
+        return
+    from linkaudit.audit.run import run_audit
+
     # Progress goes to stderr, so --json on stdout keeps it (only --quiet silences it).
     with step_progress("audit", quiet) as progress:
-        result = run_audit(
-            config,
-            progress=progress,  # type: ignore[arg-type]
-            rules_override=rules,
-            baseline=None if baseline == "none" else baseline,
-            force=force,
-            record=not no_record,
-            split_by=split_by.value if split_by else None,
-        )
+        result = run_audit(config, progress=progress, **options)  # type: ignore[arg-type]
     if json_out:
         print_json(result.summary)
     else:
@@ -117,56 +132,82 @@ def audit(
         raise typer.Exit(1)
 
 
+def _shown(path: Path, root: Path) -> str:
+    """A path as the manifest would say it (relative to its folder), else as it is."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def render_audit(result: AuditResult) -> None:
-    from linkaudit.audit.unknown_values import unknown_value_warnings
+    render_summary(result.summary, list(result.outputs.values()))
+
+
+def render_summary(summary: dict[str, Any], outputs: list[str], verb: str = "wrote") -> None:
+    """A run's summary for people: warnings and notes on stderr, the registries and the
+    flags by rule, changes since the baseline, the files written (or kept)."""
     from linkaudit.report.labels import SEVERITY_ZH
 
-    for warning in [*result.link.warnings, *result.summary.get("warnings", [])]:
+    for warning in [*summary.get("link_warnings", []), *summary.get("warnings", [])]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
-    for line in unknown_value_warnings(result.summary.get("unknown_values", {})):
-        err_console.print(f"[yellow]warning:[/] {escape(line)}")
-    for note in result.summary.get("load_notes", []) + result.summary.get("rule_notes", []):
+    if summary.get("unknown_values"):  # its module loads polars: only when there is news
+        from linkaudit.audit.unknown_values import unknown_value_warnings
+
+        for line in unknown_value_warnings(summary["unknown_values"]):
+            err_console.print(f"[yellow]warning:[/] {escape(line)}")
+    for note in summary.get("load_notes", []) + summary.get("rule_notes", []):
         err_console.print(f"[yellow]note:[/] {escape(note)}")
-    render_registries(result)
-    table = Table(title=f"Audit {result.run_id}: flags by rule", title_justify="left")
+    render_registries(summary)
+    results = list(summary.get("rules", {}).values())
+    table = Table(title=f"Audit {summary['run_id']}: flags by rule", title_justify="left")
     # Rule ids are what users type (explain, --rule): never cut; the title wraps instead.
     table.add_column(
         "rule",
         no_wrap=True,
-        min_width=max(len(r.rule_id) for r in result.rules.results) if result.rules.results else 4,
+        min_width=max(len(r["rule_id"]) for r in results) if results else 4,
     )
     # The title column takes what is left and wraps; severity rides with it.
     table.add_column("title · severity", overflow="fold", ratio=1, min_width=10)
     for col in ("persons", "households", "records"):
         table.add_column(col, justify="right", no_wrap=True)
-    for r in result.rules.results:
-        title = f"{escape(r.title_zh)} [dim]· {SEVERITY_ZH.get(r.severity, r.severity)}[/]"
-        if r.skipped:
-            table.add_row(r.rule_id, title, "-", "-", "-", style="dim")
+    for r in results:
+        title = f"{escape(r['title_zh'])} [dim]· {SEVERITY_ZH.get(r['severity'], r['severity'])}[/]"
+        if r["skipped"]:
+            table.add_row(r["rule_id"], title, "-", "-", "-", style="dim")
             continue
         table.add_row(
-            r.rule_id,
+            r["rule_id"],
             title,
-            f"{r.persons:,}",
-            f"{r.households:,}",
-            f"{r.evidence_records:,}" if r.evidence_records else "",
+            f"{r['persons']:,}",
+            f"{r['households']:,}",
+            f"{r['evidence_records']:,}" if r["evidence_records"] else "",
         )
     console.print(table)
     console.print(
-        f"[bold]{result.rules.ineligible_distinct_cross_department:,}[/] distinct registrants "
+        f"[bold]{summary['ineligible_distinct_cross_department']:,}[/] distinct registrants "
         "ineligible by other departments' data "
-        f"({result.rules.ineligible_distinct:,} by any ineligibility rule)"
+        f"({summary['ineligible_distinct']:,} by any ineligibility rule)"
     )
-    skipped = [r for r in result.rules.results if r.skipped]
-    for r in skipped:
-        console.print(f"[yellow]not applied[/] {r.rule_id}: {escape(r.skipped or '')}")
-    quarantined = sum(r.rows_quarantined for r in result.load.registries)
+    for r in results:
+        if r["skipped"]:
+            console.print(f"[yellow]not applied[/] {r['rule_id']}: {escape(r['skipped'])}")
+    render_changes(summary)
+    console.print("Flags are suspects for field verification, not verdicts.")
+    for path in outputs:
+        console.print(f"  {verb} {escape(path)}")
+
+
+def render_changes(summary: dict[str, Any]) -> None:
+    """Quarantined rows, cases since the baseline, what was not reported, what was reused."""
+    registries = summary.get("registries", {})
+    quarantined = sum(r.get("rows_rejected") or 0 for r in registries.values())
     if quarantined:
         console.print(f"[yellow]{quarantined:,} rows quarantined[/] (listed in exceptions.xlsx)")
-    c = result.history.counts
-    if result.history.baseline_run:
+    c = summary["cases"]
+    if summary.get("baseline_run"):
         console.print(
-            f"since run {result.history.baseline_run}: {c['new']:,} new, {c['persisting']:,} "
+            f"since run {summary['baseline_run']}: {c['new']:,} new, {c['persisting']:,} "
             f"persisting, {c['reopened']:,} reopened, {c['resolved']:,} resolved"
         )
     if c["suppressed_cleared"] or c["exempted"]:
@@ -174,23 +215,21 @@ def render_audit(result: AuditResult) -> None:
             f"not reported: {c['suppressed_cleared']:,} cleared in the field (evidence unchanged), "
             f"{c['exempted']:,} exempted by policy"
         )
-    if result.load.registries and all(r.skipped for r in result.load.registries):
+    reused = summary.get("reused", {})
+    if registries and len(reused.get("loads", [])) == len(registries):
         console.print("[dim]inputs unchanged: nothing reloaded[/]")
-    if result.link.reused:
+    if reused.get("links"):
         console.print("[dim]links reused (same inputs and settings)[/]")
-    console.print("Flags are suspects for field verification, not verdicts.")
-    for path in result.outputs.values():
-        console.print(f"  wrote {escape(path)}")
 
 
-def render_registries(result: AuditResult) -> None:
+def render_registries(summary: dict[str, Any]) -> None:
     """Per registry: rows read, quarantined (set aside, listed in exceptions.xlsx), linked."""
     table = Table(title="Registries: rows read, quarantined, linked", title_justify="left")
     table.add_column("registry", no_wrap=True)
     table.add_column("department", overflow="fold")
     for col in ("rows read", "quarantined", "linked", "review"):
         table.add_column(col, justify="right", no_wrap=True)
-    for name, r in result.summary.get("registries", {}).items():
+    for name, r in summary.get("registries", {}).items():
         quarantined = r.get("rows_rejected") or 0
         table.add_row(
             escape(name),
@@ -221,9 +260,9 @@ def rules_check(
 
     Reports every problem together; exit code 2 when any rule is invalid.
     """
+    from linkaudit.audit.catalogue import rule_paths
     from linkaudit.audit.engine import adapt_rules, check_expressions, check_rules
     from linkaudit.audit.rules import load_rules
-    from linkaudit.audit.run import rule_paths
     from linkaudit.config import load_manifest
 
     config = load_manifest(manifest) if manifest else None

@@ -12,9 +12,10 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import polars as pl
+if TYPE_CHECKING:  # frames cross this interface; the interface itself needs no polars
+    import polars as pl
 
 
 class Engine(Protocol):

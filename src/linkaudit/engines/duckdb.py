@@ -13,10 +13,9 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 
 from linkaudit.engines.base import FrameRegistry
 from linkaudit.errors import (
@@ -25,7 +24,10 @@ from linkaudit.errors import (
     environment_error,
     environment_fault,
 )
-from linkaudit.store import QUARANTINE_SCHEMA, quote_ident
+from linkaudit.store import quote_ident
+
+if TYPE_CHECKING:  # imported where frames are made: an unchanged rerun loads no polars
+    import polars as pl
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> LinkauditError:
@@ -121,6 +123,8 @@ class Workspace(FrameRegistry):
         return found[0] if found else None
 
     def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        import polars as pl
+
         table = self.con.sql(sql, params=params or None).to_arrow_table()
         return pl.from_arrow(table)  # type: ignore[return-value]
 
@@ -182,6 +186,8 @@ class Workspace(FrameRegistry):
     def replace_quarantine(self, registry: str, frame: pl.DataFrame) -> None:
         self.run("DELETE FROM quarantine WHERE registry = ?", [registry])
         if frame.height:
+            from linkaudit.store import QUARANTINE_SCHEMA
+
             with self.registered("_linkaudit_q", frame.select(list(QUARANTINE_SCHEMA))):
                 self.run(
                     'INSERT INTO quarantine SELECT * FROM _linkaudit_q ORDER BY "row", "column"'
