@@ -24,7 +24,6 @@ from pydantic import (
     field_validator,
 )
 
-from linkaudit.normalize.names import surname_alternates
 from linkaudit.store import quote_ident
 
 
@@ -142,6 +141,10 @@ def _char_mismatches(a: str, b: str) -> str:
 def _alternate_pinyin(name: str, pinyin: str) -> str:
     """The pinyin key read with the surname's other common reading (覃 qin -> tan), NULL for
     a surname with one reading (the table is `normalize.names.SURNAME_ALTERNATE_READINGS`)."""
+    # Imported here: the manifest's models import this module, and the normalisers bring
+    # polars and opencc, which an unchanged rerun (audit.rerun) never needs.
+    from linkaudit.normalize.names import surname_alternates
+
     whens = " ".join(
         f"WHEN left({name}, 1) = '{ch}' AND starts_with({pinyin}, '{main} ') "
         f"THEN '{alt} ' || substr({pinyin}, {len(main) + 2})"
