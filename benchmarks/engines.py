@@ -30,15 +30,18 @@ peak RSS, the ratios Splink link / linkaudit link and Splink link / linkaudit au
 both tools' precision/recall/F1 over exact (registry, record_key, person_key) triples against
 the sample's truth/links.csv. So --splink needs duckdb in --engines.
 
-How long each takes on this project's 2-core machine (one run; a busy machine is slower):
+How long each takes on this project's 2-core machine, one run. b: measured for this benchmark
+on a busy machine (load average 9-10 on the 2 cores, so 2-4x slower than quiet); q: measured
+earlier on a quiet machine (README, issue #14). At scales 0.2 and 1 most of Splink's time is its
+u estimate, which compares 5e6 random pairs whatever the size of the data.
 
-    scale  registrants  sample (generated once,  DuckDB audit  Splink --splink
-                        cached in --work)
-    0.2        19 k       ~5 s                   ~4 s          ~15 s
-    1          97 k       ~8 s                   ~9 s          ~35 s
-    5         483 k       ~40 s                  ~34 s         ~90 s, 3.2 GB
-    10        966 k       ~80 s                  ~53 s         not measured
-    50        4.8 M       ~180 s, 2.6 GB         not measured  not measured (expect > --timeout)
+    scale  registrants  dept records  sample (once; cached    DuckDB audit   Splink (--splink)
+                                      in --work/scale-S)
+    0.2        19 k          31 k     5 s b                   17 s b         127 s b
+    1          96 k         153 k     8 s b                   30 s b; 9 s q  120 s b; 36 s q
+    5         483 k         765 k     51 s b, 1.0 GB          34 s q         87 s q, 3.2 GB
+    10        966 k         1.5 M     133 s b, 1.9 GB         53 s q         not measured
+    50        4.8 M         7.7 M     183 s q, 2.6 GB         not measured   not measured
 
 A sample that is not generated within --sample-timeout seconds is killed and its scale skipped
 (reported in the table's notes and the JSON) instead of hanging the run; an audit, floor or
@@ -523,10 +526,13 @@ def print_splink(results: list[dict[str, Any]]) -> list[str]:
         m = e.get("summary")
         if m is None:
             r = e["runs"][-1] if e["runs"] else None
-            why = e.get("skipped") or (
-                f"killed after {r['wall']:.0f} s (--timeout)"
+            why = (
+                f"skipped: {e['skipped']}"
+                if "skipped" in e
+                else f"run killed after {r['wall']:.0f} s (--timeout)"
                 if r and r["killed"]
-                else f"failed (exit {r['exit_code'] if r else '-'})"
+                else f"run failed (exit {r['exit_code'] if r else '-'}): "
+                + " | ".join((r or {}).get("stderr_tail", "").strip().splitlines()[-3:])
             )
             body.append([s, *["-"] * 10])
             notes.append(f"scale {s}: Splink {why}")
