@@ -47,6 +47,7 @@ from linkaudit.evaluate import Score
 DEPARTMENTS = ["payroll", "vehicles", "property", "business", "deaths", "medical"]
 COLUMNS = ["name", "name_pinyin", "id_number", "birth_date"]
 MATCH_THRESHOLD = 0.95  # linkaudit's default linkage.match_threshold
+U_PAIRS = 5e6  # Splink's estimate_u_using_random_sampling max_pairs (--u-pairs)
 RESULT = "RESULT "
 KEYS = ["registry", "record_key", "person_key"]
 
@@ -129,8 +130,17 @@ def splink_settings() -> Any:
 
 
 def child_splink(
-    database: str, out_path: str, u_pairs: str, em_max_pairs: str, verbose: str
+    database: str,
+    out_path: str,
+    u_pairs: str,
+    em_max_pairs: str,
+    verbose: str,
+    beneficiaries: str = "poverty",
+    departments: str = ",".join(DEPARTMENTS),
 ) -> dict[str, Any]:
+    """Splink linking the workspace's normalised registries: `beneficiaries` (one reg_* table)
+    against the union of the comma-separated `departments`; links written to `out_path`.
+    benchmarks/engines.py --splink runs this step too (`link.py --child splink ...`)."""
     from splink import DuckDBAPI, Linker, block_on
 
     out = Path(out_path)
@@ -141,11 +151,14 @@ def child_splink(
     started = time.perf_counter()
     con.execute(f"ATTACH '{database}' AS la (READ_ONLY)")
     cols = ", ".join(COLUMNS)
-    con.execute(f"CREATE TABLE poverty AS SELECT _key AS unique_id, {cols} FROM la.reg_poverty")
+    con.execute(
+        f"CREATE TABLE poverty AS SELECT _key AS unique_id, {cols} FROM la.reg_{beneficiaries}"
+    )
     con.execute(
         "CREATE TABLE departments AS "
         + " UNION ALL ".join(
-            f"SELECT '{d}' || '|' || _key AS unique_id, {cols} FROM la.reg_{d}" for d in DEPARTMENTS
+            f"SELECT '{d}' || '|' || _key AS unique_id, {cols} FROM la.reg_{d}"
+            for d in departments.split(",")
         )
     )
     con.execute("DETACH la")
@@ -225,6 +238,21 @@ def child_splink(
         "lambda": model["probability_two_random_records_match"],
         "untrained": untrained_levels(model),
     }
+
+
+def model_note(u_pairs: float, em_max_pairs: float | None) -> str:
+    """The Splink model of `splink_settings` and `child_splink`'s training, in one line."""
+    return (
+        "Splink model: link_only; id_number exact / Damerau-Levenshtein <= 1 / <= 2 / else; "
+        "name exact (term-frequency adjusted) / same pinyin / pinyin Jaro-Winkler >= 0.9 / "
+        "else; birth_date DateOfBirthComparison; blocking on id_number, name_pinyin+birth_date, "
+        "name+year(birth_date), substr(id_number, 11, 8), substr(id_number, 1, 10)+"
+        "substr(id_number, 15, 4); λ from exact id_number or name+birth_date at recall 0.95; "
+        f"u from {u_pairs:.0e} random pairs (seed 42); m by EM blocked on name, then on "
+        "substr(id_number, 11, 8)"
+        + ("" if em_max_pairs is None else f", each sampled to ~{em_max_pairs:.0e} pairs")
+        + "."
+    )
 
 
 def untrained_levels(model: dict[str, Any]) -> list[str]:
@@ -522,7 +550,10 @@ def main() -> None:
         help="keep each scenario in DIR/scale-S (else a temp dir)",
     )
     parser.add_argument(
-        "--u-pairs", type=float, default=5e6, help="Splink's estimate_u max_pairs (default 5e6)"
+        "--u-pairs",
+        type=float,
+        default=U_PAIRS,
+        help=f"Splink's estimate_u max_pairs (default {U_PAIRS:g})",
     )
     parser.add_argument(
         "--em-max-pairs",
@@ -594,15 +625,7 @@ def main() -> None:
         "twice counts as two keys here; the person-level figures below merge them). linkaudit: "
         f"decision = 'match' only; Splink: each department record's best registrant at "
         f"p >= {MATCH_THRESHOLD}.",
-        "Splink model: link_only; id_number exact / Damerau-Levenshtein <= 1 / <= 2 / else; "
-        "name exact (term-frequency adjusted) / same pinyin / pinyin Jaro-Winkler >= 0.9 / "
-        "else; birth_date DateOfBirthComparison; blocking on id_number, name_pinyin+birth_date, "
-        "name+year(birth_date), substr(id_number, 11, 8), substr(id_number, 1, 10)+"
-        "substr(id_number, 15, 4); λ from exact id_number or name+birth_date at recall 0.95; "
-        f"u from {args.u_pairs:.0e} random pairs (seed 42); m by EM blocked on name, then on "
-        "substr(id_number, 11, 8)"
-        + ("" if args.em_max_pairs is None else f", each sampled to ~{args.em_max_pairs:.0e} pairs")
-        + ".",
+        model_note(args.u_pairs, args.em_max_pairs),
     ]
     for n in general + notes:
         print(f"- {n}")
