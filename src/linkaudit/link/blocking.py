@@ -10,6 +10,7 @@ characters) against the other side.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from linkaudit.store import quote_ident
@@ -179,38 +180,47 @@ _PLACES = ", ".join(
 )
 
 
-def id_edits_sql(source: str, id_column: str = "id_number") -> str:
+def id_edits_sql(source: str, carry: Sequence[str], id_column: str = "id_number") -> str:
     """The code (`id_code_sql`) of every 18-character number one edit away from `source`'s
-    IDs, as `v`, with the source's other columns (`s.*`): a substitution in the first 17
+    IDs, as `v`, with the source's columns `carry`: a substitution in the first 17
     characters (the check character kept), a substitution of the check character (the prefix
     kept) or an adjacent swap. These are exactly the near-miss levels of
     `comparisons.citizen_id`; `kind` names which. One edit has no code: swapping a check
     character X into place 17, which no usable ID can equal (their first 17 are digits);
-    `x_check_count` says how many such edits a source has.
+    `x_check_count_sql` says how many such edits a source has.
 
-    Arithmetic on the code, no division: the digit at a place is read from the text."""
+    Arithmetic on the code, no division; each ID's code is computed once and each of its
+    digits once per place (not once per edit: ten times less work, measured 0.48 -> 0.05 s for
+    the 3.6M edits of 20,000 IDs)."""
     i = id_column
-    code = id_code_sql(i)
+    kept = ", ".join(quote_ident(c) for c in carry)
     check = f"CASE substr({i}, 18, 1) WHEN 'X' THEN 10 ELSE {_digit(i, '18')} END"
+    base = (
+        f"SELECT {kept}, {id_code_sql(i)} AS __code, {check} AS __chk, {i} AS __id "
+        f"FROM ({source}) s WHERE length({i}) = 18"
+    )
+    places = (
+        f"SELECT b.*, p.pos AS __pos, p.place AS __place, p.swap AS __swap, "
+        f"{_digit('b.__id', 'p.pos')} AS __dg, "
+        f"CASE WHEN p.pos < 17 THEN {_digit('b.__id', 'p.pos + 1')} END AS __nx "
+        f"FROM ({base}) b, (VALUES {_PLACES}) p(pos, place, swap)"
+    )
     return f"""
-        SELECT s.*, 'sub' AS kind, {code} + (d - {_digit(i, "p.pos")}) * p.place AS v
-        FROM ({source}) s, (VALUES {_PLACES}) p(pos, place, swap), range(0, 10) dd(d)
-        WHERE length({i}) = 18 AND {_digit(i, "p.pos")} <> d
+        SELECT {kept}, 'sub' AS kind, __code + (d - __dg) * __place AS v
+        FROM ({places}) e, range(0, 10) dd(d)
+        WHERE __dg <> d
         UNION ALL
-        SELECT s.*, 'check' AS kind, {code} - {check} + c AS v
-        FROM ({source}) s, range(0, 11) cc(c)
-        WHERE length({i}) = 18 AND {check} <> c
+        SELECT {kept}, 'check' AS kind, __code - __chk + c AS v
+        FROM ({base}) e, range(0, 11) cc(c)
+        WHERE __chk <> c
         UNION ALL
-        SELECT s.*, 'swap' AS kind,
-               {code} + ({_digit(i, "p.pos + 1")} - {_digit(i, "p.pos")}) * p.swap AS v
-        FROM ({source}) s, (VALUES {_PLACES}) p(pos, place, swap)
-        WHERE length({i}) = 18 AND p.pos < 17
-          AND substr({i}, p.pos, 1) <> substr({i}, p.pos + 1, 1)
+        SELECT {kept}, 'swap' AS kind, __code + (__nx - __dg) * __swap AS v
+        FROM ({places}) e
+        WHERE __pos < 17 AND __dg <> __nx
         UNION ALL
-        SELECT s.*, 'swap' AS kind, {code} + ({check} - {_digit(i, "17")}) * 10 AS v
-        FROM ({source}) s
-        WHERE length({i}) = 18 AND substr({i}, 18, 1) <> 'X'
-          AND substr({i}, 17, 1) <> substr({i}, 18, 1)
+        SELECT {kept}, 'swap' AS kind, __code + (__chk - __dg) * 10 AS v
+        FROM ({places}) e
+        WHERE __pos = 17 AND __chk < 10 AND __dg <> __chk
     """
 
 
@@ -228,7 +238,7 @@ def _variants_sql(table: str) -> str:
     place) and record keys are unique, so the rows are too; deduplicating 2M variant rows
     cost ~1 s per registry at scale 5. The pairs' UNION below removes repeated pairs."""
     source = f"SELECT _key, name_pinyin AS py, id_number FROM {quote_ident(table)} WHERE id_suspect"
-    return f"SELECT _key, py, v FROM ({id_edits_sql(source)})"
+    return f"SELECT _key, py, v FROM ({id_edits_sql(source, ['_key', 'py'])})"
 
 
 def _codes_sql(table: str) -> str:

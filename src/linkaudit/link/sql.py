@@ -131,7 +131,7 @@ def id_beneficiary_sample_sql(left: str, beneficiaries: int, seed: int) -> str:
 
 
 def id_neighbour_counts_sql(
-    edits_sql: Callable[[str], str],
+    edits_sql: Callable[[str, Sequence[str]], str],
     x_check_count_sql: Callable[[str], str],
     left: str,
     sources: Sequence[str],
@@ -154,8 +154,8 @@ def id_neighbour_counts_sql(
         f"WHERE id_usable)"
     )
     return f"""
-        WITH typos AS ({edits_sql(f"SELECT id_number AS x_id, id_number FROM {ts}")}),
-        ben_edits AS ({edits_sql(f"SELECT b_id, b_id AS id_number FROM {bs}")})
+        WITH typos AS ({edits_sql(f"SELECT id_number AS x_id, id_number FROM {ts}", ["x_id"])}),
+        ben_edits AS ({edits_sql(f"SELECT b_id, b_id AS id_number FROM {bs}", ["b_id"])})
         SELECT (SELECT count(*) FROM typos)
                + ({x_check_count_sql(f"SELECT id_number FROM {ts}")}),
                (SELECT count(*) FROM {bs}),
