@@ -59,19 +59,26 @@ def _mask(flags: list[bool | None], use: bool) -> pl.Series | None:
     return pl.Series("numeric", flags, dtype=pl.Boolean) if use else None
 
 
-@settings(max_examples=300)
-@given(repeated(_date_text, with_flags=True), st.booleans(), st.booleans())
-def test_read_dates_on_distinct_text_equals_row_by_row(
-    column: tuple[list, list], serial: bool, masked: bool
+def _assert_dates_agree(
+    column: tuple[list, list], dtype: pl.DataType, serial: bool, masked: bool
 ) -> None:
+    """read_dates (distinct values) gives exactly what read_dates_rows (row by row) gives."""
     values, flags = column
-    s = pl.Series("d", values, dtype=pl.Utf8)
+    s = pl.Series("d", values, dtype=dtype)
     numeric = _mask(flags, masked)
     assert_frame_equal(
         read_dates(s, serial=serial, numeric=numeric),
         read_dates_rows(s, serial=serial, numeric=numeric),
         check_exact=True,
     )
+
+
+@settings(max_examples=300)
+@given(repeated(_date_text, with_flags=True), st.booleans(), st.booleans())
+def test_read_dates_on_distinct_text_equals_row_by_row(
+    column: tuple[list, list], serial: bool, masked: bool
+) -> None:
+    _assert_dates_agree(column, pl.Utf8, serial, masked)
 
 
 @given(
@@ -82,14 +89,7 @@ def test_read_dates_on_distinct_text_equals_row_by_row(
 def test_read_dates_on_distinct_integers_equals_row_by_row(
     column: tuple[list, list], serial: bool, masked: bool
 ) -> None:
-    values, flags = column
-    s = pl.Series("d", values, dtype=pl.Int64)
-    numeric = _mask(flags, masked)
-    assert_frame_equal(
-        read_dates(s, serial=serial, numeric=numeric),
-        read_dates_rows(s, serial=serial, numeric=numeric),
-        check_exact=True,
-    )
+    _assert_dates_agree(column, pl.Int64, serial, masked)
 
 
 @given(

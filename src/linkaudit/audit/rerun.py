@@ -63,7 +63,6 @@ __all__ = [
     "fingerprint",
     "output_names",
     "record_fingerprint",
-    "unchanged_run",
 ]
 
 #: The workspace's small state tables a run's results depend on, besides the inputs.
@@ -259,20 +258,6 @@ class UnchangedRun:
         return fails_on(counts, fail_on)
 
 
-def unchanged_run(
-    manifest: Manifest,
-    rules_override: list[Path] | None = None,
-    baseline: str | None = "latest",
-    force: bool = False,
-    record: bool = True,
-    split_by: str | None = None,
-    today: dt.date | None = None,
-) -> UnchangedRun | None:
-    """The run this audit would repeat, if nothing changed since it (see the module's
-    docstring); None: a full run is needed."""
-    return check_unchanged(manifest, rules_override, baseline, force, record, split_by, today)[0]
-
-
 def check_unchanged(
     manifest: Manifest,
     rules_override: list[Path] | None = None,
@@ -282,7 +267,8 @@ def check_unchanged(
     split_by: str | None = None,
     today: dt.date | None = None,
 ) -> tuple[UnchangedRun | None, str]:
-    """unchanged_run, and why a full run is needed ('' when it is not)."""
+    """The run this audit would repeat, if nothing changed since it (see the module's
+    docstring), or None and why a full run is needed ('' when it is not)."""
     import duckdb
 
     from linkaudit.engines.duckdb import Workspace

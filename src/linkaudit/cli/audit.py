@@ -90,7 +90,7 @@ def audit(
     Cases are compared with the baseline run (new, persisting, reopened, resolved); cleared
     cases stay suppressed while their evidence is unchanged. Exit code 1 when --fail-on holds.
     """
-    from linkaudit.audit.rerun import unchanged_run
+    from linkaudit.audit.rerun import check_unchanged
     from linkaudit.config import load_manifest
 
     config = load_manifest(manifest)
@@ -106,7 +106,7 @@ def audit(
         "split_by": split_by.value if split_by else None,
     }
     # Nothing changed since the latest run: its outputs and summary stand (nothing written).
-    same = unchanged_run(config, **options)  # type: ignore[arg-type]
+    same, _ = check_unchanged(config, **options)  # type: ignore[arg-type]
     if same is not None:
         err_console.print(
             f"unchanged since run {same.run_id} ({same.started_at}): outputs in "
