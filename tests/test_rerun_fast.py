@@ -320,3 +320,20 @@ def test_a_workspace_that_cannot_be_opened_for_reading_is_a_full_run(runner, ws:
     finally:
         writer.close()
     assert same is None and why.startswith("the workspace cannot be read as it is")
+
+
+def test_a_dependency_upgrade_is_another_tool(monkeypatch) -> None:
+    """The fingerprint names every runtime dependency's version, so an upgraded polars (or
+    rapidfuzz, pypinyin...) makes the next audit a full run."""
+    import importlib.metadata as metadata
+
+    from linkaudit.audit import rerun
+
+    before = rerun._dependency_versions()
+    assert "polars=" in before and "rapidfuzz=" in before and "pypinyin=" in before
+    real = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: "99.0" if name == "polars" else real(name)
+    )
+    after = rerun._dependency_versions()
+    assert after != before and "polars=99.0" in after

@@ -103,8 +103,8 @@ def _digest(value: Any) -> str:
 
 @functools.cache
 def _tool_digest() -> str:
-    """The tool's version, the DuckDB version and the name, size and modification time of
-    each of its own source and data files (an edited checkout is another tool; reading the
+    """The tool's version, its dependencies' versions and the name, size and modification time
+    of each of its own source and data files (an edited checkout is another tool; reading the
     files' bytes would cost more than the rest of the check)."""
     import duckdb
 
@@ -120,7 +120,31 @@ def _tool_digest() -> str:
             elif entry.name.endswith((".py", ".yaml", ".yml", ".json")):
                 st = entry.stat()
                 code.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    return f"{__version__} {code.hexdigest()} duckdb {duckdb.__version__}"
+    return f"{__version__} {code.hexdigest()} duckdb {duckdb.__version__} {_dependency_versions()}"
+
+
+def _dependency_versions() -> str:
+    """The installed version of every runtime dependency (from linkaudit's own metadata): a
+    polars, rapidfuzz or pypinyin upgrade can change what a run finds, so it is a full run.
+    ~20 ms; without an installed distribution (a bare checkout on sys.path) 'unknown', which
+    matches only another run of that same bare checkout."""
+    import importlib.metadata as metadata
+    import re
+
+    try:
+        requires = metadata.requires("linkaudit") or []
+    except metadata.PackageNotFoundError:
+        return "unknown"
+    versions = []
+    for req in requires:
+        if "extra ==" in req:
+            continue
+        name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
+        try:
+            versions.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name}=?")
+    return ",".join(sorted(versions))
 
 
 @dataclass(frozen=True)
