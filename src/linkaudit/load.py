@@ -205,22 +205,18 @@ def _load_elsewhere(
     engine (each swapped in whole), then the load log and quarantine are recorded in the
     workspace in one transaction; a kill in between leaves a log that no longer vouches for
     the tables, so the next run reloads."""
-    started = time.perf_counter()
-    result = read_registry(reg)
-    raw = result.frame.select([ROW, *(c for c in result.frame.columns if c != ROW)]).with_columns(
-        pl.col(ROW).cast(pl.Int64)
-    )
-    canonical = canonicalize(result.frame, reg, as_of=as_of, numeric_cells=result.numeric_cells)
+    prepared = prepare_registry(reg, as_of)
+    result, canonical = prepared.result, prepared.canonical
     frame = canonical.frame
     if reg.role == "beneficiaries" and not reg.key:
         frame = surrogate_keys(ws, frame)
     with ws.transaction():
         ws.run(state_sql.load_log_delete_sql(), [reg.name])
-    data.put(table_name("raw", reg.name), raw)
+    data.put(table_name("raw", reg.name), prepared.raw)
     data.put(table_name("reg", reg.name), frame)
     with ws.transaction():
         quarantined, id_status = _record_load(ws, reg, as_of, result, canonical, frame)
-    return _loaded(reg, result, frame, quarantined, id_status, started)
+    return _loaded(reg, result, frame, quarantined, id_status, prepared.started)
 
 
 def load_notes(reg: RegistryConfig) -> list[str]:

@@ -28,10 +28,6 @@ def load_checksums_sql() -> str:
     return "SELECT registry, checksum, fields_hash FROM load_log ORDER BY registry"
 
 
-def rename_table_sql(old: str, new: str) -> str:
-    return f"ALTER TABLE {quote_ident(old)} RENAME TO {quote_ident(new)}"
-
-
 def state_table_sql(table: str, key: str) -> str:
     """A one-row cache state: the hash of what it was computed from, and a JSON report."""
     return (
